@@ -1,0 +1,64 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+)
+
+// check validates a config the way serve would (secrets are read, never
+// printed) and prints the effective routes.
+func check(args []string, e env, stdout, stderr io.Writer) error {
+	fs, f := newServeFlagSet("hookguard check", stderr)
+	fs.BoolP("dry-run", "n", true, "accepted for symmetry; check never listens")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return errHelp
+		}
+		return err
+	}
+	if err := applyEnv(fs, e.getenv); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(fs, f, e)
+	if err != nil {
+		return err
+	}
+	if _, err := parseLevel(cfg.LogLevel); err != nil {
+		return err
+	}
+	rt, err := newRuntime(cfg, e, discardLogger())
+	if err != nil {
+		return err
+	}
+	rt.close()
+	fmt.Fprintf(stdout, "listen: %s\n", rt.listenAddr())
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PATH\tPROVIDER\tUPSTREAM\tKEY IDS\tTIMEOUT\tMAX BODY\tFORWARD")
+	keyIDs := map[string][]string{}
+	for _, rc := range cfg.Routes {
+		for id, l := range rc.Secrets {
+			keyIDs[rc.Path] = append(keyIDs[rc.Path], fmt.Sprintf("%s(%d)", id, len(l)))
+		}
+		sort.Strings(keyIDs[rc.Path])
+	}
+	for _, r := range rt.handler.Routes() {
+		ids := keyIDs[r.Path]
+		fwd := r.Forward.Format
+		if r.Forward.SigningKey != nil {
+			fwd += "+signed"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Path, r.Provider, r.Upstream.Redacted(), strings.Join(ids, ","), r.Timeout, r.MaxBody, fwd)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout, "config ok")
+	return nil
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// fileConfig is the YAML configuration file. Keys are snake_case; unknown
+// keys are an error.
+type fileConfig struct {
+	Listen         string        `yaml:"listen"`
+	LogLevel       string        `yaml:"log_level"`
+	Admin          *adminConfig  `yaml:"admin"`
+	TrustedProxies []string      `yaml:"trusted_proxies"`
+	TLS            *tlsConfig    `yaml:"tls"`
+	Dedupe         *dedupeConfig `yaml:"dedupe"`
+	Routes         []routeConfig `yaml:"routes"`
+}
+
+type adminConfig struct {
+	Listen string `yaml:"listen"` // "" → 127.0.0.1:9090; "off" disables
+}
+
+type tlsConfig struct {
+	HTTPListen string   `yaml:"http_listen"`
+	Domains    []string `yaml:"domains"`
+	Email      string   `yaml:"email"`
+	CA         string   `yaml:"ca"`
+	CARoot     string   `yaml:"ca_root"`
+	Storage    string   `yaml:"storage"`
+	CertFile   string   `yaml:"cert_file"`
+	KeyFile    string   `yaml:"key_file"`
+}
+
+type dedupeConfig struct {
+	Store        string   `yaml:"store"` // memory (default) or redis
+	Size         int      `yaml:"size"`
+	TTL          duration `yaml:"ttl"`
+	InFlightTTL  duration `yaml:"in_flight_ttl"`
+	RedisURL     string   `yaml:"redis_url"`
+	OnStoreError string   `yaml:"on_store_error"` // forward (default) or reject
+}
+
+type routeConfig struct {
+	Name       string                `yaml:"name"`
+	Path       string                `yaml:"path"`
+	Provider   string                `yaml:"provider"`
+	Upstream   string                `yaml:"upstream"`
+	Secrets    map[string]secretList `yaml:"secrets"`
+	Tolerance  duration              `yaml:"tolerance"`
+	MaxBody    byteSize              `yaml:"max_body"`
+	Timeout    duration              `yaml:"timeout"`
+	AllowCIDRs []string              `yaml:"allow_cidrs"`
+	Forward    *forwardConfig        `yaml:"forward"`
+}
+
+type forwardConfig struct {
+	SigningSecret string `yaml:"signing_secret"`
+	Format        string `yaml:"format"`
+}
+
+// secretList is one secret or a list of them (rotation).
+type secretList []string
+
+func (s *secretList) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*s = secretList{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var l []string
+		if err := n.Decode(&l); err != nil {
+			return err
+		}
+		*s = l
+		return nil
+	}
+	return fmt.Errorf("line %d: a secret is a string or a list of strings", n.Line)
+}
+
+// duration is a time.Duration written as "90s", "5m", "1h".
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// byteSize is a size in bytes written as 1048576, "512KiB", "1MiB" or "1MB".
+type byteSize int64
+
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = byteSize(v)
+	return nil
+}
+
+func parseByteSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v < 0 || v > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size like 1048576, 512KiB or 1MiB", s)
+	}
+	return v * mult, nil
+}
+
+var errConfig = errors.New("config")
+
+// parseConfig reads a YAML config, expanding ${VAR} in every value with
+// getenv. A missing variable, an unknown key or a second document is an
+// error naming the line.
+func parseConfig(data []byte, getenv func(string) string) (*fileConfig, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: the file is empty", errConfig)
+		}
+		return nil, fmt.Errorf("%w: %v", errConfig, err)
+	}
+	if err := expandEnv(&root, getenv); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	if err := enc.Encode(&root); err != nil {
+		return nil, fmt.Errorf("%w: %v", errConfig, err)
+	}
+	var cfg fileConfig
+	strict := yaml.NewDecoder(&buf)
+	strict.KnownFields(true)
+	if err := strict.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("%w: %v", errConfig, err)
+	}
+	return &cfg, nil
+}
+
+// expandEnv replaces ${NAME} in scalar values. A bare $ is kept as is,
+// so secrets may contain it.
+func expandEnv(n *yaml.Node, getenv func(string) string) error {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		v, err := expandString(n.Value, getenv)
+		if err != nil {
+			return fmt.Errorf("%w: line %d: %w", errConfig, n.Line, err)
+		}
+		n.Value = v
+	}
+	for _, c := range n.Content {
+		if err := expandEnv(c, getenv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errMissingVar = errors.New("environment variable is not set")
+
+func expandString(s string, getenv func(string) string) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			return "", fmt.Errorf("unclosed ${ in value")
+		}
+		name := s[i+2 : i+j]
+		val := getenv(name)
+		if name == "" || val == "" {
+			return "", fmt.Errorf("%w: %q (or it is empty)", errMissingVar, name)
+		}
+		b.WriteString(s[:i])
+		b.WriteString(val)
+		s = s[i+j+1:]
+	}
+}

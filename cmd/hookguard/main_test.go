@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParseConfigMinimalFileFromDesign(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "tencent_token")
+	if err := os.WriteFile(tokenFile, []byte("tok-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := `listen: 127.0.0.1:8080
+routes:
+  - path: /livekit
+    provider: livekit
+    upstream: http://127.0.0.1:9000/hooks
+    secrets:            # key id -> secret; several for rotation
+      devkey: ${LIVEKIT_API_SECRET}
+  - path: /tencent
+    provider: tencent
+    upstream: http://127.0.0.1:9000/tencent
+    secrets:
+      "1400000000": file:` + tokenFile + `   # SdkAppId -> Token
+`
+	cfg, err := parseConfig([]byte(yaml), mapEnv(map[string]string{"LIVEKIT_API_SECRET": "s3cret-value"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || len(cfg.Routes) != 2 {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	if got := cfg.Routes[0].Secrets["devkey"]; len(got) != 1 || got[0] != "s3cret-value" {
+		t.Fatalf("devkey = %q", got)
+	}
+	e := env{getenv: mapEnv(nil), readFile: os.ReadFile, now: time.Now}
+	routes, err := buildRoutes(cfg, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes) != 2 || routes[1].Provider != "tencent" {
+		t.Fatalf("routes = %+v", routes)
+	}
+}
+
+func TestConfigErrorsNameTheFieldAndNoSecret(t *testing.T) {
+	e := env{getenv: mapEnv(nil), readFile: os.ReadFile, now: time.Now}
+	cases := []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown key", "listen: :8080\nroutes: []\nlisten_addr: x\n", nil, "listen_addr"},
+		{"unknown route key", "routes:\n  - path: /a\n    provder: livekit\n", nil, "provder"},
+		{"missing variable", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets:\n      k: ${NOPE}\n", nil, `"NOPE"`},
+		{"missing secret file", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: file:/does/not/exist}\n", nil, "secrets.k[0]"},
+		{"no secrets", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n", nil, "secrets"},
+		{"bad provider", "routes:\n  - path: /a\n    provider: stripe\n    upstream: http://x\n    secrets: {k: v}\n", nil, "stripe"},
+		{"bad upstream", "routes:\n  - path: /a\n    provider: livekit\n    upstream: ftp://x\n    secrets: {k: v}\n", nil, "upstream"},
+		{"bad duration", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n    timeout: soon\n", nil, "duration"},
+		{"bad size", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n    max_body: 1 banana\n", nil, "size"},
+		{"bad cidr", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n    allow_cidrs: [nope]\n", nil, "allow_cidrs"},
+		{"bad forward secret", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n    forward: {signing_secret: \"whsec_!!notbase64\"}\n", nil, "forward.signing_secret"},
+		{"empty file", "", nil, "empty"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseConfig([]byte(tc.yaml), mapEnv(tc.env))
+			if err == nil {
+				_, err = buildRoutes(cfg, e)
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, errConfig) {
+				t.Errorf("error %v does not wrap errConfig", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "notbase64") {
+				t.Errorf("error %q shows the secret", err)
+			}
+		})
+	}
+}
+
+func TestSingleRouteFromEnvironment(t *testing.T) {
+	var stderr bytes.Buffer
+	fs, f := newServeFlagSet("test", &stderr)
+	if err := fs.Parse([]string{"--upstream", "http://127.0.0.1:9000/x"}); err != nil {
+		t.Fatal(err)
+	}
+	getenv := mapEnv(map[string]string{
+		"HOOKGUARD_PROVIDER": "livekit",
+		"HOOKGUARD_UPSTREAM": "http://ignored:1/",
+		"HOOKGUARD_SECRET":   "devkey=env:LK_SECRET,otherkey=file:/run/x",
+		"LK_SECRET":          "from-env",
+		"HOOKGUARD_MAX_BODY": "64KiB",
+	})
+	if err := applyEnv(fs, getenv); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.toConfig(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := cfg.Routes[0]
+	if rc.Provider != "livekit" || rc.Upstream != "http://127.0.0.1:9000/x" || rc.MaxBody != 64<<10 {
+		t.Fatalf("route = %+v (the command-line flag must win over the variable)", rc)
+	}
+	if rc.Secrets["devkey"][0] != "from-env" || rc.Secrets["otherkey"][0] != "file:/run/x" {
+		t.Fatalf("secrets = %v", rc.Secrets)
+	}
+}
+
+func TestConfigAndRouteFlagsConflict(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	os.WriteFile(p, []byte("routes: []\n"), 0o600)
+	err := run(context.Background(), []string{"--config", p, "--provider", "livekit"}, mapEnv(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--provider") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"1048576": 1 << 20, "1MiB": 1 << 20, "512KiB": 512 << 10, "2MB": 2e6, "10 B": 10} {
+		got, err := parseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1TiB", "x"} {
+		if _, err := parseByteSize(in); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
+
+// TestDemoOnce runs the README's first command end to end on free ports.
+func TestDemoOnce(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"demo", "--once", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, mapEnv(nil), &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	if strings.Contains(out, " NO\n") || !strings.Contains(out, "forwarding signature checked by the app: ok") {
+		t.Fatalf("demo output:\n%s", out)
+	}
+	for _, secret := range []string{demoLiveKitSecret, demoTencentToken} {
+		if strings.Contains(stderr.String(), secret) {
+			t.Fatal("a secret appears in the log")
+		}
+	}
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hookguard/hookguard/dedupe"
+	"github.com/hookguard/hookguard/proxy"
+	"github.com/spf13/pflag"
+)
+
+const defaultAdminListen = "127.0.0.1:9090"
+
+func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
+	fs, f := newServeFlagSet("hookguard serve", stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return errHelp
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := applyEnv(fs, e.getenv); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(fs, f, e)
+	if err != nil {
+		return err
+	}
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	rt, err := newRuntime(cfg, e, logger)
+	if err != nil {
+		return err
+	}
+	defer rt.close()
+	return rt.run(ctx)
+}
+
+// loadConfig reads --config, or builds the single route from flags.
+func loadConfig(fs *pflag.FlagSet, f *serveFlags, e env) (*fileConfig, error) {
+	if f.config == "" {
+		return f.toConfig(e.getenv)
+	}
+	for _, name := range routeFlags {
+		if fs.Changed(name) {
+			return nil, fmt.Errorf("%w: --%s (or %s) cannot be combined with --config: put the route in the file", errConfig, name, envName(name))
+		}
+	}
+	data, err := e.readFile(f.config)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	cfg, err := parseConfig(data, e.getenv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.config, err)
+	}
+	if f.listen != "" {
+		cfg.Listen = f.listen
+	}
+	if f.logLevel != "" {
+		cfg.LogLevel = f.logLevel
+	}
+	if f.adminListen != "" {
+		cfg.Admin = &adminConfig{Listen: f.adminListen}
+	}
+	return cfg, nil
+}
+
+// runtime is a configured hookguard, ready to listen.
+type runtime struct {
+	cfg     *fileConfig
+	log     *slog.Logger
+	handler *proxy.Handler
+	store   dedupe.Store
+	closer  io.Closer
+	certs   *proxy.Certificates // nil without tls
+	metrics *proxy.Metrics
+	ready   readiness
+	// onListen, when set, is told the webhook listener's address.
+	onListen func(addr string)
+}
+
+func newRuntime(cfg *fileConfig, e env, logger *slog.Logger) (*runtime, error) {
+	routes, err := buildRoutes(cfg, e)
+	if err != nil {
+		return nil, err
+	}
+	trusted, err := parsePrefixes("trusted_proxies", cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	store, closer, err := buildStore(cfg, e)
+	if err != nil {
+		return nil, err
+	}
+	rt := &runtime{cfg: cfg, log: logger, store: store, closer: closer, metrics: proxy.NewMetrics()}
+	onStoreError := ""
+	if cfg.Dedupe != nil {
+		onStoreError = cfg.Dedupe.OnStoreError
+	}
+	rt.handler, err = proxy.New(proxy.Config{
+		Routes:         routes,
+		Store:          store,
+		OnStoreError:   onStoreError,
+		TrustedProxies: trusted,
+		Logger:         logger,
+		Now:            e.now,
+		Observer:       rt.metrics,
+	})
+	if err != nil {
+		closer.Close()
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	if cfg.TLS != nil {
+		tc := proxy.TLSConfig{
+			HTTPListen: cfg.TLS.HTTPListen, Domains: cfg.TLS.Domains, Email: cfg.TLS.Email,
+			CA: cfg.TLS.CA, CARoot: cfg.TLS.CARoot, Storage: cfg.TLS.Storage,
+			CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
+		}
+		if err := tc.Validate(); err != nil {
+			closer.Close()
+			return nil, fmt.Errorf("%w: %w", errConfig, err)
+		}
+		rt.certs, err = proxy.NewCertificates(tc, logger)
+		if err != nil {
+			closer.Close()
+			return nil, fmt.Errorf("%w: tls: %w", errConfig, err)
+		}
+	}
+	return rt, nil
+}
+
+func (rt *runtime) close() {
+	if rt.closer != nil {
+		rt.closer.Close()
+	}
+}
+
+func (rt *runtime) listenAddr() string {
+	if rt.cfg.Listen != "" {
+		return rt.cfg.Listen
+	}
+	if rt.cfg.TLS != nil {
+		return ":443"
+	}
+	return ":8080"
+}
+
+// run listens and serves until ctx is done, then drains.
+func (rt *runtime) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	drain := rt.handler.MaxTimeout() + 5*time.Second
+
+	var servers []func() error
+	webhookLn, err := net.Listen("tcp", rt.listenAddr())
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := proxy.NewServer(proxy.ServerConfig{Handler: rt.handler, MaxUpstream: rt.handler.MaxTimeout(), Logger: rt.log})
+	scheme := "http"
+	if rt.certs != nil {
+		if err := rt.certs.Start(ctx); err != nil {
+			webhookLn.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		srv.TLSConfig = rt.certs.TLSConfig()
+		scheme = "https"
+		httpAddr := rt.cfg.TLS.HTTPListen
+		if httpAddr == "" {
+			httpAddr = ":80"
+		}
+		httpLn, err := net.Listen("tcp", httpAddr)
+		if err != nil {
+			webhookLn.Close()
+			return fmt.Errorf("tls.http_listen: %w", err)
+		}
+		httpSrv := proxy.NewServer(proxy.ServerConfig{Handler: rt.certs.HTTPHandler(rt.handler.IsWebhookPath), Logger: rt.log})
+		rt.log.Info("listening", "addr", httpLn.Addr().String(), "purpose", "acme-http-01 and redirects")
+		servers = append(servers, func() error { return proxy.Serve(ctx, httpSrv, httpLn, drain) })
+		go rt.reloadOnHUP(ctx)
+	}
+	rt.log.Info("listening", "addr", webhookLn.Addr().String(), "scheme", scheme, "routes", len(rt.cfg.Routes))
+	servers = append(servers, func() error { return proxy.Serve(ctx, srv, webhookLn, drain) })
+
+	adminAddr := defaultAdminListen
+	if rt.cfg.Admin != nil && rt.cfg.Admin.Listen != "" {
+		adminAddr = rt.cfg.Admin.Listen
+	}
+	if adminAddr != "off" {
+		adminLn, err := net.Listen("tcp", adminAddr)
+		if err != nil {
+			webhookLn.Close()
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+		adminSrv := proxy.NewServer(proxy.ServerConfig{Handler: rt.adminHandler(), Logger: rt.log})
+		rt.log.Info("listening", "addr", adminLn.Addr().String(), "purpose", "admin: /metrics /healthz /readyz")
+		servers = append(servers, func() error { return proxy.Serve(ctx, adminSrv, adminLn, 5*time.Second) })
+	}
+	rt.ready.listening.Store(true)
+	if rt.onListen != nil {
+		rt.onListen(webhookLn.Addr().String())
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s()
+			cancel() // one listener failing stops the others
+		}()
+	}
+	<-ctx.Done()
+	rt.ready.listening.Store(false)
+	rt.log.Info("shutting down", "drain", drain.String())
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// reloadOnHUP re-reads static certificates on SIGHUP.
+func (rt *runtime) reloadOnHUP(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := rt.certs.Reload(); err != nil {
+				rt.log.Error("reloading certificates", "error", err.Error())
+			} else {
+				rt.log.Info("certificates reloaded")
+			}
+		}
+	}
+}

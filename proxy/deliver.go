@@ -1,0 +1,202 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hookguard/hookguard/dedupe"
+	"github.com/hookguard/hookguard/verify"
+)
+
+// storeTimeout bounds each dedupe store call, so an unreachable store
+// turns into an error (and the on_store_error policy) quickly.
+const storeTimeout = 2 * time.Second
+
+// result is what one event's delivery tells the sender.
+type result struct {
+	outcome string
+	status  int
+	header  http.Header
+	body    []byte
+}
+
+func (r *result) ok() bool { return r.outcome == OutcomeForwarded || r.outcome == OutcomeDuplicate }
+
+// deliver runs DESIGN steps 5 to 7 for one verified event: claim it, forward
+// it, and mark it delivered only once the app answered 2xx.
+func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, rep Report) *result {
+	rep.EventID, rep.Type = eventID(ev), ev.Type
+	key := r.Name + ":" + ev.Key
+
+	claim, err := h.claim(req.Context(), r, key)
+	if err != nil {
+		rep.StoreError = true
+		if h.onStoreError == OnStoreErrorReject {
+			return h.finish(&rep, err, &result{outcome: OutcomeRejected, status: http.StatusServiceUnavailable,
+				header: retryAfter(), body: []byte("hookguard: dedupe store unavailable\n")}, ReasonStoreError, 0)
+		}
+		// At-least-once: forward without a claim.
+		h.log.Warn("dedupe store unavailable; forwarding without dedupe",
+			"route", r.Name, "event_id", rep.EventID, "error", err.Error())
+	}
+	switch claim.State {
+	case dedupe.Delivered:
+		return h.finish(&rep, nil, h.duplicateAnswer(r, claim.Record), "", 0)
+	case dedupe.InFlight:
+		return h.finish(&rep, nil, &result{outcome: OutcomeBusy, status: http.StatusServiceUnavailable,
+			header: retryAfter(), body: []byte("hookguard: a copy of this event is being delivered; retry\n")}, ReasonInFlight, 0)
+	}
+
+	if fo, ok := h.obs.(InFlightObserver); ok {
+		fo.InFlight(1)
+		defer fo.InFlight(-1)
+	}
+	a := h.forward(req.Context(), req, r, ev)
+	res := &result{status: a.status, header: a.header, body: a.body}
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), storeTimeout)
+	defer cancel()
+	var reason string
+	switch {
+	case a.ok():
+		res.outcome = OutcomeForwarded
+		if claim.State == dedupe.Claimed && err == nil {
+			rec := dedupe.Record{Status: a.status, ContentType: a.header.Get("Content-Type"), Body: a.body}
+			if cerr := h.store.Complete(storeCtx, key, claim.Token, rec); cerr != nil {
+				rep.StoreError = true
+				h.log.Warn("dedupe store: marking delivered failed; a retry may be forwarded again",
+					"route", r.Name, "event_id", rep.EventID, "error", cerr.Error())
+			}
+		}
+	default:
+		if a.err != nil {
+			res.outcome = OutcomeUpstreamError
+			res.status, reason = upstreamStatus(a.err)
+			res.header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+			res.body = []byte("hookguard: " + reason + "\n")
+		} else {
+			res.outcome = OutcomeAppRejected
+		}
+		if claim.State == dedupe.Claimed && err == nil {
+			if rerr := h.store.Release(storeCtx, key, claim.Token); rerr != nil && !errors.Is(rerr, dedupe.ErrNotOwner) {
+				rep.StoreError = true
+				h.log.Warn("dedupe store: release failed; a retry waits for the claim to expire",
+					"route", r.Name, "event_id", rep.EventID, "error", rerr.Error())
+			}
+		}
+	}
+	upstream := 0
+	if a.err == nil {
+		upstream = a.status
+	}
+	return h.finish(&rep, a.err, res, reason, upstream)
+}
+
+// claim takes key, waiting while another copy of the event is in flight:
+// the outcome of that copy decides (delivered: duplicate; released: this
+// copy forwards).
+func (h *Handler) claim(ctx context.Context, r *Route, key string) (dedupe.Result, error) {
+	wait := h.inFlightWait
+	if wait == 0 {
+		wait = r.Timeout + time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	poll := 10 * time.Millisecond
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, storeTimeout)
+		res, err := h.store.Claim(cctx, key)
+		ccancel()
+		if err != nil || res.State != dedupe.InFlight {
+			return res, err
+		}
+		if w, ok := h.store.(dedupe.Waiter); ok {
+			if w.Wait(ctx, key) != nil {
+				return res, nil
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return res, nil
+		case <-time.After(poll):
+			poll = min(2*poll, 200*time.Millisecond)
+		}
+	}
+}
+
+// duplicateAnswer answers a copy of an event already delivered: as the app
+// answered the original when that was kept, else with the provider's
+// acknowledgement.
+func (h *Handler) duplicateAnswer(r *Route, rec dedupe.Record) *result {
+	res := &result{outcome: OutcomeDuplicate, status: http.StatusOK, header: http.Header{}}
+	if rec.Status != 0 {
+		res.status = rec.Status
+		if rec.ContentType != "" {
+			res.header.Set("Content-Type", rec.ContentType)
+		}
+		res.body = rec.Body
+		return res
+	}
+	if ack, ok := r.Verifier.(verify.Acknowledger); ok {
+		ct, body := ack.Ack()
+		res.header.Set("Content-Type", ct)
+		res.body = body
+		return res
+	}
+	res.header.Set("Content-Type", "text/plain; charset=utf-8")
+	res.body = []byte("hookguard: duplicate\n")
+	return res
+}
+
+func (h *Handler) finish(rep *Report, err error, res *result, reason string, upstream int) *result {
+	rep.Outcome, rep.Reason, rep.Status, rep.UpstreamStatus = res.outcome, reason, res.status, upstream
+	rep.Duration = h.now().Sub(rep.Start)
+	h.report(rep, err)
+	return res
+}
+
+// writeResult sends one event's result to the sender: the app's status,
+// headers and body unchanged when the app answered.
+func (h *Handler) writeResult(w http.ResponseWriter, r *Route, res *result) {
+	dst := w.Header()
+	for k, vv := range res.header {
+		dst[k] = vv
+	}
+	dst.Set("Content-Length", strconv.Itoa(len(res.body)))
+	w.WriteHeader(res.status)
+	w.Write(res.body)
+}
+
+// deliverBatch delivers the events of a batch one by one, in order. It
+// stops at the first event the app did not accept and answers with that
+// failure, so the sender retries the batch; events already delivered are
+// then answered as duplicates and not sent again.
+func (h *Handler) deliverBatch(w http.ResponseWriter, req *http.Request, r *Route, events []verify.Event, rep Report) {
+	summary := struct {
+		Events     int `json:"events"`
+		Forwarded  int `json:"forwarded"`
+		Duplicates int `json:"duplicates"`
+	}{Events: len(events)}
+	for i := range events {
+		res := h.deliver(req, r, &events[i], rep)
+		if !res.ok() {
+			h.writeResult(w, r, res)
+			return
+		}
+		if res.outcome == OutcomeDuplicate {
+			summary.Duplicates++
+		} else {
+			summary.Forwarded++
+		}
+	}
+	body, _ := json.Marshal(summary)
+	h.writeResult(w, r, &result{status: http.StatusOK, header: http.Header{"Content-Type": {"application/json"}}, body: append(body, '\n')})
+}
+
+func retryAfter() http.Header {
+	return http.Header{"Retry-After": {"1"}, "Content-Type": {"text/plain; charset=utf-8"}}
+}

@@ -1,0 +1,212 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookguard/hookguard/verify"
+)
+
+// Headers hookguard adds to every forwarded request. Incoming copies of any
+// X-Hookguard-* header are removed first, so a sender cannot spoof them.
+const (
+	HeaderPrefix    = "X-Hookguard-"
+	HeaderProvider  = "X-Hookguard-Provider"
+	HeaderRoute     = "X-Hookguard-Route"
+	HeaderEventID   = "X-Hookguard-Event-Id"
+	HeaderEventType = "X-Hookguard-Event-Type"
+	HeaderEventTime = "X-Hookguard-Event-Time"
+	HeaderKeyID     = "X-Hookguard-Key-Id"
+)
+
+// maxUpstreamResponse bounds the app's answer kept in memory. A larger
+// answer counts as an upstream error.
+const maxUpstreamResponse = 1 << 20
+
+var errResponseTooLarge = errors.New("upstream response larger than 1 MiB")
+
+// forwardState travels with one outgoing request through the ReverseProxy
+// hooks, and records what happened.
+type forwardState struct {
+	route *Route
+	event *verify.Event
+	now   time.Time
+	body  []byte // what is sent to the app
+	err   error  // set by the ErrorHandler: the app was not reached or answered badly
+}
+
+type forwardStateKey struct{}
+
+// answer is the app's complete response to one forwarded event.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+	err    error // non-nil: no answer from the app (status is 502/504)
+}
+
+func (a *answer) ok() bool { return a.err == nil && a.status >= 200 && a.status < 300 }
+
+// newReverseProxy builds the ReverseProxy shared by all routes. Its hooks
+// read the route and event from the request context.
+func newReverseProxy(transport http.RoundTripper, logf func(string, ...any)) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:   rewrite,
+		Transport: transport,
+		// Responses are buffered by ModifyResponse; nothing to flush.
+		FlushInterval: 0,
+		ModifyResponse: func(res *http.Response) error {
+			// Read the whole answer now, so a reset mid-response is an
+			// upstream error and not a half-copied 2xx.
+			body, err := io.ReadAll(io.LimitReader(res.Body, maxUpstreamResponse+1))
+			res.Body.Close()
+			if err != nil {
+				return fmt.Errorf("reading upstream response: %w", err)
+			}
+			if len(body) > maxUpstreamResponse {
+				return errResponseTooLarge
+			}
+			res.Body = io.NopCloser(bytes.NewReader(body))
+			res.ContentLength = int64(len(body))
+			res.Header.Del("Content-Length")
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			st, _ := r.Context().Value(forwardStateKey{}).(*forwardState)
+			if st != nil {
+				st.err = err
+			}
+			status, _ := upstreamStatus(err)
+			w.WriteHeader(status)
+		},
+		ErrorLog: nil,
+	}
+}
+
+// rewrite points the outgoing request at the route's upstream and sets
+// hookguard's headers.
+func rewrite(pr *httputil.ProxyRequest) {
+	st := pr.In.Context().Value(forwardStateKey{}).(*forwardState)
+	up := st.route.Upstream
+	out := pr.Out
+	out.URL.Scheme = up.Scheme
+	out.URL.Host = up.Host
+	out.URL.Path = up.Path
+	out.URL.RawPath = up.RawPath
+	switch {
+	case up.RawQuery == "":
+		out.URL.RawQuery = pr.In.URL.RawQuery
+	case pr.In.URL.RawQuery == "":
+		out.URL.RawQuery = up.RawQuery
+	default:
+		out.URL.RawQuery = up.RawQuery + "&" + pr.In.URL.RawQuery
+	}
+	out.Host = ""
+	pr.SetXForwarded()
+
+	h := out.Header
+	for k := range h {
+		if strings.HasPrefix(http.CanonicalHeaderKey(k), HeaderPrefix) {
+			delete(h, k)
+		}
+	}
+	ev := st.event
+	h.Set(HeaderProvider, ev.Provider)
+	h.Set(HeaderRoute, st.route.Name)
+	h.Set(HeaderEventID, eventID(ev))
+	if ev.Type != "" {
+		h.Set(HeaderEventType, ev.Type)
+	}
+	if !ev.Time.IsZero() {
+		h.Set(HeaderEventTime, ev.Time.UTC().Format(time.RFC3339Nano))
+	}
+	if ev.KeyID != "" {
+		h.Set(HeaderKeyID, ev.KeyID)
+	}
+	if st.route.Forward.Format == FormatCloudEvents {
+		h.Set("Content-Type", cloudEventsContentType)
+	}
+	if key := st.route.Forward.SigningKey; key != nil {
+		id := eventID(ev)
+		h.Set(verify.HeaderWebhookID, id)
+		h.Set(verify.HeaderWebhookTimestamp, strconv.FormatInt(st.now.Unix(), 10))
+		h.Set(verify.HeaderWebhookSignature, verify.SignStandard(key, id, st.now, st.body))
+	}
+}
+
+// eventID is the provider's event id, or the derived dedupe key when the
+// provider has none.
+func eventID(ev *verify.Event) string {
+	if ev.ID != "" {
+		return ev.ID
+	}
+	return ev.Key
+}
+
+// forwardBody is the body sent to the app for one event.
+func forwardBody(r *Route, ev *verify.Event, now time.Time) ([]byte, error) {
+	if r.Forward.Format == FormatCloudEvents {
+		return cloudEvent(r, ev, now)
+	}
+	return ev.Body, nil
+}
+
+// forward sends one verified event to the app and returns its answer.
+// The outgoing request is detached from the sender's connection: if the
+// sender goes away, the app's answer is still recorded, so a retry is
+// answered as a duplicate instead of being delivered twice.
+func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *verify.Event) *answer {
+	now := h.now()
+	body, err := forwardBody(r, ev, now)
+	if err != nil {
+		return &answer{status: http.StatusBadGateway, err: err}
+	}
+	st := &forwardState{route: r, event: ev, now: now, body: body}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Timeout)
+	defer cancel()
+	ctx = context.WithValue(ctx, forwardStateKey{}, st)
+
+	out := in.Clone(ctx)
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	out.Header.Del("Content-Length")
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+
+	rec := &recorder{header: make(http.Header)}
+	h.rp.ServeHTTP(rec, out)
+	a := &answer{status: rec.status, header: rec.header, body: rec.body.Bytes(), err: st.err}
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	return a
+}
+
+// recorder is the ResponseWriter the ReverseProxy writes the app's answer to.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(p)
+}

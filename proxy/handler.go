@@ -1,0 +1,254 @@
+// Package proxy is hookguard's HTTP side: it routes webhooks, verifies them,
+// drops duplicates and forwards verified events to the app.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/hookguard/hookguard/dedupe"
+	"github.com/hookguard/hookguard/verify"
+)
+
+// Store error policies: what to do when the dedupe store cannot be reached.
+const (
+	// OnStoreErrorForward forwards anyway: at-least-once, a duplicate is
+	// better than a lost event.
+	OnStoreErrorForward = "forward"
+	// OnStoreErrorReject answers 503 so the sender retries later.
+	OnStoreErrorReject = "reject"
+)
+
+// Config configures a Handler.
+type Config struct {
+	// Routes to serve. At least one; paths must be unique.
+	Routes []Route
+	// Store deduplicates events. Required.
+	Store dedupe.Store
+	// OnStoreError is OnStoreErrorForward (zero value) or OnStoreErrorReject.
+	OnStoreError string
+	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded
+	// headers are believed. Empty: none; the peer address is used.
+	TrustedProxies []netip.Prefix
+	// Transport reaches the apps. Nil: a clone of http.DefaultTransport.
+	Transport http.RoundTripper
+	// Logger receives one line per webhook. Nil: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+	// Observer receives a Report per webhook event. Nil: none.
+	Observer Observer
+	// InFlightWait bounds how long a copy of an event waits for another
+	// copy already being forwarded before answering 503. Zero: the route's
+	// timeout plus one second.
+	InFlightWait time.Duration
+}
+
+// Handler serves webhook routes. Create it with New.
+type Handler struct {
+	routes       map[string]*Route
+	store        dedupe.Store
+	onStoreError string
+	trusted      []netip.Prefix
+	log          *slog.Logger
+	now          func() time.Time
+	obs          Observer
+	inFlightWait time.Duration
+	rp           *httputil.ReverseProxy
+}
+
+// New validates cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if len(cfg.Routes) == 0 {
+		return nil, fmt.Errorf("%w: no routes", ErrInvalidRoute)
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("proxy: no dedupe store")
+	}
+	switch cfg.OnStoreError {
+	case "":
+		cfg.OnStoreError = OnStoreErrorForward
+	case OnStoreErrorForward, OnStoreErrorReject:
+	default:
+		return nil, fmt.Errorf("proxy: on_store_error %q (want %s or %s)", cfg.OnStoreError, OnStoreErrorForward, OnStoreErrorReject)
+	}
+	h := &Handler{
+		routes:       make(map[string]*Route, len(cfg.Routes)),
+		store:        cfg.Store,
+		onStoreError: cfg.OnStoreError,
+		trusted:      cfg.TrustedProxies,
+		log:          cfg.Logger,
+		now:          cfg.Now,
+		obs:          cfg.Observer,
+		inFlightWait: cfg.InFlightWait,
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.obs == nil {
+		h.obs = nopObserver{}
+	}
+	for i := range cfg.Routes {
+		if err := cfg.Routes[i].validate(); err != nil {
+			return nil, err
+		}
+		r := cfg.Routes[i].withDefaults()
+		if _, dup := h.routes[r.Path]; dup {
+			return nil, fmt.Errorf("%w: path %s used twice", ErrInvalidRoute, r.Path)
+		}
+		h.routes[r.Path] = &r
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		transport = defaultTransport()
+	}
+	h.rp = newReverseProxy(transport, nil)
+	h.rp.ErrorLog = slog.NewLogLogger(h.log.Handler(), slog.LevelDebug)
+	return h, nil
+}
+
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = 0 // bounded by the route timeout instead
+	return t
+}
+
+// IsWebhookPath reports whether path is one of the routes.
+func (h *Handler) IsWebhookPath(path string) bool {
+	_, ok := h.routes[path]
+	return ok
+}
+
+// Routes returns the routes served, with defaults applied, by path.
+func (h *Handler) Routes() []Route {
+	out := make([]Route, 0, len(h.routes))
+	for _, r := range h.routes {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// MaxTimeout is the longest route timeout, for sizing server timeouts.
+func (h *Handler) MaxTimeout() time.Duration {
+	var m time.Duration
+	for _, r := range h.routes {
+		m = max(m, r.Timeout)
+	}
+	return m
+}
+
+// ServeHTTP runs DESIGN steps 2 to 7 for one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := h.now()
+	rep := Report{Start: start, Remote: peerAddr(req.RemoteAddr)}
+	route, ok := h.routes[req.URL.Path]
+	if !ok {
+		h.reject(w, &rep, http.StatusNotFound, ReasonNotFound, nil)
+		return
+	}
+	rep.Route, rep.Provider = route.Name, route.Provider
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.reject(w, &rep, http.StatusMethodNotAllowed, ReasonMethod, nil)
+		return
+	}
+	rep.Remote = clientIP(req, h.trusted)
+	if !route.allowed(rep.Remote) {
+		h.reject(w, &rep, http.StatusForbidden, ReasonForbidden, nil)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, route.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.reject(w, &rep, http.StatusRequestEntityTooLarge, ReasonTooLarge, nil)
+			return
+		}
+		h.reject(w, &rep, http.StatusBadRequest, ReasonBadBody, err)
+		return
+	}
+	vstart := h.now()
+	events, err := route.Verifier.Verify(&verify.Request{Header: req.Header, Query: req.URL.Query(), Body: body})
+	rep.Verify = h.now().Sub(vstart)
+	if err != nil {
+		status, reason := verifyStatus(err)
+		h.reject(w, &rep, status, reason, err)
+		return
+	}
+	if len(events) == 1 {
+		res := h.deliver(req, route, &events[0], rep)
+		h.writeResult(w, route, res)
+		return
+	}
+	h.deliverBatch(w, req, route, events, rep)
+}
+
+// reject answers a request refused before any event was delivered.
+func (h *Handler) reject(w http.ResponseWriter, rep *Report, status int, reason string, err error) {
+	rep.Outcome, rep.Reason, rep.Status = OutcomeRejected, reason, status
+	rep.Duration = h.now().Sub(rep.Start)
+	h.report(rep, err)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "hookguard: %s\n", reason)
+}
+
+// report logs one line and tells the observer. err is logged as the detail
+// of the reason; verifier and upstream errors never contain secrets.
+func (h *Handler) report(rep *Report, err error) {
+	h.obs.Observe(*rep)
+	attrs := []slog.Attr{
+		slog.String("route", rep.Route),
+		slog.String("provider", rep.Provider),
+		slog.String("outcome", rep.Outcome),
+	}
+	if rep.EventID != "" {
+		attrs = append(attrs, slog.String("event_id", rep.EventID))
+	}
+	if rep.Type != "" {
+		attrs = append(attrs, slog.String("type", rep.Type))
+	}
+	if rep.Reason != "" {
+		attrs = append(attrs, slog.String("reason", rep.Reason))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	if rep.UpstreamStatus != 0 {
+		attrs = append(attrs, slog.Int("upstream_status", rep.UpstreamStatus))
+	}
+	attrs = append(attrs,
+		slog.Int("status", rep.Status),
+		slog.String("remote", addrString(rep.Remote)),
+		slog.Float64("duration_ms", float64(rep.Duration.Microseconds())/1000),
+	)
+	level := slog.LevelInfo
+	switch rep.Outcome {
+	case OutcomeRejected, OutcomeUpstreamError, OutcomeBusy:
+		level = slog.LevelWarn
+	}
+	h.log.LogAttrs(context.Background(), level, "webhook", attrs...)
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+var _ http.Handler = (*Handler)(nil)

@@ -1,0 +1,126 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hookguard/hookguard/verify"
+)
+
+// DefaultMaxBody is the body limit of a route whose MaxBody is zero.
+const DefaultMaxBody = 1 << 20
+
+// Forward formats.
+const (
+	FormatOriginal    = "original"
+	FormatCloudEvents = "cloudevents"
+)
+
+// Route is one webhook endpoint: a path, how to verify what arrives on it,
+// and where verified events go.
+type Route struct {
+	// Name labels the route in logs, metrics, dedupe keys and the
+	// X-Hookguard-Route header. Empty: the path.
+	Name string
+	// Path is matched exactly against the request path.
+	Path string
+	// Provider is the provider name (verify.ProviderLiveKit, ...).
+	Provider string
+	// Verifier checks requests on this route. Required.
+	Verifier verify.Verifier
+	// Upstream is the app's URL. Its path and query are used as they are;
+	// the incoming query is appended to its query.
+	Upstream *url.URL
+	// MaxBody limits the request body in bytes. Zero: DefaultMaxBody.
+	MaxBody int64
+	// Timeout bounds one forward to the app. Zero: DefaultTimeout(Provider).
+	Timeout time.Duration
+	// AllowCIDRs, when not empty, lists the only source networks accepted.
+	AllowCIDRs []netip.Prefix
+	// Forward says how verified events are sent to the app.
+	Forward Forward
+}
+
+// Forward configures what the app receives.
+type Forward struct {
+	// SigningKey, when set, signs every forwarded request with Standard
+	// Webhooks headers (webhook-id, webhook-timestamp, webhook-signature).
+	// It is the decoded key of a whsec_ secret.
+	SigningKey []byte
+	// Format is FormatOriginal (zero value: the original bytes) or
+	// FormatCloudEvents (a CloudEvents 1.0 structured JSON body).
+	Format string
+}
+
+// DefaultTimeout is the forward timeout of a provider's route when none is
+// configured: short enough that hookguard answers before the sender gives
+// up (Tencent Chat waits 2 s, TRTC 5 s, LiveKit 10 s).
+func DefaultTimeout(provider string) time.Duration {
+	switch provider {
+	case verify.ProviderTencent:
+		return 1500 * time.Millisecond
+	case verify.ProviderTencentTRTC:
+		return 4 * time.Second
+	case verify.ProviderLiveKit:
+		return 9 * time.Second
+	}
+	return 10 * time.Second
+}
+
+// ErrInvalidRoute is wrapped by route validation errors.
+var ErrInvalidRoute = errors.New("invalid route")
+
+func (r *Route) validate() error {
+	if r.Path == "" || !strings.HasPrefix(r.Path, "/") {
+		return fmt.Errorf("%w: path %q must start with /", ErrInvalidRoute, r.Path)
+	}
+	if r.Verifier == nil {
+		return fmt.Errorf("%w %s: no verifier", ErrInvalidRoute, r.Path)
+	}
+	if r.Upstream == nil || r.Upstream.Host == "" || (r.Upstream.Scheme != "http" && r.Upstream.Scheme != "https") {
+		return fmt.Errorf("%w %s: upstream must be an absolute http(s) URL", ErrInvalidRoute, r.Path)
+	}
+	if r.MaxBody < 0 || r.Timeout < 0 {
+		return fmt.Errorf("%w %s: negative max_body or timeout", ErrInvalidRoute, r.Path)
+	}
+	switch r.Forward.Format {
+	case "", FormatOriginal, FormatCloudEvents:
+	default:
+		return fmt.Errorf("%w %s: forward format %q (want %s or %s)", ErrInvalidRoute, r.Path, r.Forward.Format, FormatOriginal, FormatCloudEvents)
+	}
+	return nil
+}
+
+func (r *Route) withDefaults() Route {
+	c := *r
+	if c.Name == "" {
+		c.Name = c.Path
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout(c.Provider)
+	}
+	if c.Forward.Format == "" {
+		c.Forward.Format = FormatOriginal
+	}
+	return c
+}
+
+func (r *Route) allowed(ip netip.Addr) bool {
+	if len(r.AllowCIDRs) == 0 {
+		return true
+	}
+	ip = ip.Unmap()
+	for _, p := range r.AllowCIDRs {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

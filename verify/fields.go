@@ -1,0 +1,155 @@
+package verify
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Helpers shared by the verifiers for reading untrusted headers and JSON.
+
+var (
+	errNotObject    = errors.New("not a JSON object")
+	errDuplicateKey = errors.New("duplicate member name")
+	errTrailingData = errors.New("data after the JSON value")
+)
+
+// objectFields parses b as exactly one JSON object and returns its members by
+// their exact (case-sensitive) names. It rejects any other JSON value,
+// duplicate member names (parsers disagree on which one wins) and trailing
+// data, so that what a verifier reads is what the app will read.
+func objectFields(b []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, errNotObject
+	}
+	m := make(map[string]json.RawMessage)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return nil, errNotObject
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%w %s", errDuplicateKey, quoteID(name))
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		m[name] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errTrailingData
+	}
+	return m, nil
+}
+
+// isNull reports whether a raw JSON value is absent or null.
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// fieldString returns member name of m as a string; "" when absent or null.
+func fieldString(m map[string]json.RawMessage, name string) (string, error) {
+	raw := m[name]
+	if isNull(raw) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("field %q is not a string", name)
+	}
+	return s, nil
+}
+
+// fieldInt returns member name of m as an integer written either as a JSON
+// number or as a JSON string of decimal digits (protojson writes int64 as a
+// string). ok is false when the member is absent or null.
+func fieldInt(m map[string]json.RawMessage, name string) (n int64, ok bool, err error) {
+	raw := m[name]
+	if isNull(raw) {
+		return 0, false, nil
+	}
+	s := string(raw)
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, false, fmt.Errorf("field %q is not an integer", name)
+		}
+	}
+	n, err = strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("field %q is not an integer", name)
+	}
+	return n, true, nil
+}
+
+// fieldTime reads an integer timestamp member in the given unit (time.Second
+// or time.Millisecond). The zero time is returned when it is absent.
+func fieldTime(m map[string]json.RawMessage, name string, unit time.Duration) (t time.Time, ok bool, err error) {
+	n, ok, err := fieldInt(m, name)
+	if err != nil || !ok {
+		return time.Time{}, ok, err
+	}
+	if unit == time.Millisecond {
+		return time.UnixMilli(n).UTC(), true, nil
+	}
+	return time.Unix(n, 0).UTC(), true, nil
+}
+
+// singleHeader returns the value of header name. Several header lines with
+// different values are refused, since nothing says which one was meant.
+func singleHeader(h http.Header, name string) (string, error) {
+	vals := h.Values(name)
+	if len(vals) == 0 {
+		return "", nil
+	}
+	v := strings.TrimSpace(vals[0])
+	for _, o := range vals[1:] {
+		if strings.TrimSpace(o) != v {
+			return "", fmt.Errorf("%w: conflicting %s headers", ErrMalformedSignature, name)
+		}
+	}
+	return v, nil
+}
+
+// parseDigits parses a non-negative decimal integer made of ASCII digits only
+// (no sign, no spaces), as senders write Unix timestamps.
+func parseDigits(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// quoteID quotes an untrusted identifier for an error message, shortened so
+// that a hostile sender cannot flood the logs.
+func quoteID(s string) string {
+	const max = 64
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "..."
+	}
+	return strconv.Quote(s)
+}

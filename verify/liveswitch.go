@@ -1,0 +1,253 @@
+package verify
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// HeaderLiveSwitchSignature carries the standard base64 of
+// HMAC-SHA256(application shared secret, raw body).
+const HeaderLiveSwitchSignature = "X-ApplicationSignature"
+
+// MaxLiveSwitchBatch is the largest number of events accepted in one batch.
+const MaxLiveSwitchBatch = 1000
+
+// LiveSwitch verifies LiveSwitch (Frozen Mountain) application and channel
+// webhooks, single or batched as {"batch":[event, ...]}.
+//
+// The secret is selected by the application id found inside the body
+// (channel.applicationId, client.applicationId or connection.applicationId),
+// so the body is parsed before the signature is checked; a body that cannot
+// be parsed is reported as ErrMalformedBody only when one of the configured
+// secrets signed it, and as ErrSignatureMismatch otherwise. Deployment-level
+// server webhooks (gateway.started, ...) are not signed and are refused with
+// ErrUnsigned.
+type LiveSwitch struct {
+	// Keys maps an application id to its shared secrets (several during
+	// rotation).
+	Keys Keyring
+	// Tolerance is how far each event's timestamp may be from now, either
+	// way. If zero or negative, timestamps are not checked: LiveSwitch
+	// documents no retry policy to derive a window from.
+	Tolerance time.Duration
+	// Now returns the current time. If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// NewLiveSwitch returns a LiveSwitch verifier after checking keys.
+func NewLiveSwitch(keys Keyring, tolerance time.Duration, now func() time.Time) (*LiveSwitch, error) {
+	if err := keys.Validate(); err != nil {
+		return nil, err
+	}
+	return &LiveSwitch{Keys: keys, Tolerance: tolerance, Now: now}, nil
+}
+
+// liveSwitchItem is one parsed event of a request.
+type liveSwitchItem struct {
+	raw    json.RawMessage
+	fields map[string]json.RawMessage
+}
+
+// Verify implements Verifier. It returns one event per batch item. When the
+// body names no application id and exactly one application is configured,
+// its secrets are used.
+func (v *LiveSwitch) Verify(r *Request) ([]Event, error) {
+	sign, err := singleHeader(r.Header, HeaderLiveSwitchSignature)
+	if err != nil {
+		return nil, fmt.Errorf("liveswitch: %w", err)
+	}
+	items, appID, perr := parseLiveSwitch(r.Body)
+	if sign == "" {
+		if perr == nil && appID == "" {
+			return nil, fmt.Errorf("liveswitch: %w: server webhooks carry no signature", ErrUnsigned)
+		}
+		return nil, fmt.Errorf("liveswitch: %w: no %s header", ErrMissingSignature, HeaderLiveSwitchSignature)
+	}
+	mac, err := base64.StdEncoding.DecodeString(sign)
+	if err != nil || len(mac) != sha256.Size {
+		return nil, fmt.Errorf("liveswitch: %w: %s is not a base64 HMAC-SHA256", ErrMalformedSignature, HeaderLiveSwitchSignature)
+	}
+	if perr != nil {
+		// No application id to pick a secret with. Only an authentic body
+		// is reported as malformed; anything else is a forgery.
+		for _, secrets := range v.Keys {
+			if hmacMatch(secrets, mac, r.Body) {
+				return nil, fmt.Errorf("liveswitch: %w: %w", ErrMalformedBody, perr)
+			}
+		}
+		return nil, fmt.Errorf("liveswitch: %w", ErrSignatureMismatch)
+	}
+	if appID == "" {
+		if only, ok := v.Keys.onlyKey(); ok {
+			appID = only
+		} else {
+			return nil, fmt.Errorf("liveswitch: %w: the body names no applicationId", ErrUnknownKey)
+		}
+	}
+	secrets, ok := v.Keys[appID]
+	if !ok {
+		return nil, fmt.Errorf("liveswitch: %w: applicationId %s", ErrUnknownKey, quoteID(appID))
+	}
+	if !hmacMatch(secrets, mac, r.Body) {
+		return nil, fmt.Errorf("liveswitch: %w", ErrSignatureMismatch)
+	}
+
+	now := nowFunc(v.Now)
+	evs := make([]Event, 0, len(items))
+	for i, it := range items {
+		ev, err := v.event(it, appID, now)
+		if err != nil {
+			if len(items) > 1 {
+				return nil, fmt.Errorf("liveswitch: batch item %d: %w", i, err)
+			}
+			return nil, fmt.Errorf("liveswitch: %w", err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// event builds the Event of one verified item.
+func (v *LiveSwitch) event(it liveSwitchItem, appID string, now time.Time) (Event, error) {
+	id, err := fieldString(it.fields, "id")
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	typ, err := fieldString(it.fields, "type")
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	at, hasTime, err := fieldTime(it.fields, "timestamp", time.Millisecond)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if v.Tolerance > 0 {
+		if !hasTime {
+			return Event{}, fmt.Errorf("%w: no timestamp to check freshness", ErrMalformedBody)
+		}
+		if !within(at, now, v.Tolerance) {
+			return Event{}, fmt.Errorf("%w: timestamp %d", ErrStale, at.UnixMilli())
+		}
+	}
+	key := id
+	if key == "" {
+		key = BodyKey(it.raw)
+	}
+	return Event{
+		Provider: ProviderLiveSwitch,
+		ID:       id,
+		Key:      key,
+		Type:     typ,
+		Time:     at,
+		KeyID:    appID,
+		Body:     it.raw,
+	}, nil
+}
+
+// parseLiveSwitch splits body into its events and returns the application
+// id they name ("" when none does). Every event that names one must name
+// the same one.
+func parseLiveSwitch(body []byte) ([]liveSwitchItem, string, error) {
+	raws, _, err := SplitBatch(body)
+	if err != nil {
+		return nil, "", err
+	}
+	items := make([]liveSwitchItem, len(raws))
+	var appID string
+	for i, raw := range raws {
+		fields, err := objectFields(raw)
+		if err != nil {
+			return nil, "", err
+		}
+		id, err := liveSwitchAppID(fields)
+		if err != nil {
+			return nil, "", err
+		}
+		if id != "" {
+			if appID != "" && id != appID {
+				return nil, "", errors.New("events name different applicationIds")
+			}
+			appID = id
+		}
+		items[i] = liveSwitchItem{raw: raw, fields: fields}
+	}
+	return items, appID, nil
+}
+
+// liveSwitchAppID returns the applicationId named by the channel, client or
+// connection of one event; "" when none names one.
+func liveSwitchAppID(fields map[string]json.RawMessage) (string, error) {
+	var appID string
+	for _, part := range [...]string{"channel", "client", "connection"} {
+		raw := fields[part]
+		if isNull(raw) {
+			continue
+		}
+		sub, err := objectFields(raw)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", part, err)
+		}
+		id, err := fieldString(sub, "applicationId")
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", part, err)
+		}
+		if id == "" {
+			continue
+		}
+		if appID != "" && id != appID {
+			return "", errors.New("an event names different applicationIds")
+		}
+		appID = id
+	}
+	return appID, nil
+}
+
+// SplitBatch splits a LiveSwitch body into its events. A body of the form
+// {"batch":[event, ...]} yields its items (batch = true), each a JSON
+// object; any other JSON object yields itself (batch = false). Empty
+// batches, batches of more than MaxLiveSwitchBatch items and bodies that
+// are not a JSON object are refused.
+func SplitBatch(body []byte) (events []json.RawMessage, batch bool, err error) {
+	fields, err := objectFields(body)
+	if err != nil {
+		return nil, false, err
+	}
+	raw, ok := fields["batch"]
+	if !ok {
+		return []json.RawMessage{body}, false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, true, errors.New("batch is not a JSON array")
+	}
+	for dec.More() {
+		if len(events) == MaxLiveSwitchBatch {
+			return nil, true, fmt.Errorf("batch holds more than %d events", MaxLiveSwitchBatch)
+		}
+		var item json.RawMessage
+		if err := dec.Decode(&item); err != nil {
+			return nil, true, err
+		}
+		if item[0] != '{' {
+			return nil, true, fmt.Errorf("batch item %d is not a JSON object", len(events))
+		}
+		events = append(events, item)
+	}
+	if len(events) == 0 {
+		return nil, true, errors.New("empty batch")
+	}
+	return events, true, nil
+}
+
+// SignLiveSwitch returns the X-ApplicationSignature LiveSwitch sends with
+// body: standard base64 of HMAC-SHA256(secret, body).
+func SignLiveSwitch(secret, body []byte) string {
+	return signHMAC(secret, body)
+}
+
+var _ Verifier = (*LiveSwitch)(nil)

@@ -1,0 +1,95 @@
+package verify
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewEveryProvider(t *testing.T) {
+	for _, p := range Providers() {
+		t.Run(p, func(t *testing.T) {
+			v, err := New(p, Options{Keys: map[string][]string{"k1": {stdSecret}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v == nil {
+				t.Fatal("nil verifier")
+			}
+		})
+	}
+}
+
+func TestNewVerifies(t *testing.T) {
+	tests := []struct {
+		provider string
+		keys     map[string][]string
+		now      time.Time
+		req      *Request
+		keyID    string
+	}{
+		{ProviderStandardWebhooks, map[string][]string{"partner": {"whsec_old0", stdSecret}}, stdT0,
+			&Request{Header: header("webhook-id", stdID, "webhook-timestamp", stdTS, "webhook-signature", stdSig), Body: []byte(stdBody)}, "partner"},
+		{ProviderTencent, map[string][]string{tencentAppID: {tencentToken}}, tencentT0,
+			&Request{Query: url.Values{"SdkAppid": {tencentAppID}, "RequestTime": {strconv.Itoa(tencentTime)}, "Sign": {tencentSign}}, Body: []byte(tencentBody)}, tencentAppID},
+		{ProviderTencentTRTC, map[string][]string{trtcAppID: {trtcKey}}, trtcT0,
+			&Request{Header: header("Sign", trtcSign, "SdkAppId", trtcAppID), Body: []byte(trtcBody)}, trtcAppID},
+		{ProviderLiveSwitch, map[string][]string{lsApp: {lsSecret}}, lsT0,
+			&Request{Header: header(HeaderLiveSwitchSignature, lsSign(lsChannelActivated)), Body: []byte(lsChannelActivated)}, lsApp},
+		{ProviderLiveKit, map[string][]string{"devkey": {string(liveKitSecret)}}, liveKitT0,
+			&Request{Header: header("Authorization", mustSignLiveKit(t, "devkey", liveKitSecret, []byte(liveKitRoomStarted), liveKitT0)), Body: []byte(liveKitRoomStarted)}, "devkey"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.provider, func(t *testing.T) {
+			v, err := New(tt.provider, Options{Keys: tt.keys, Now: fixedClock(tt.now)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := v.Verify(tt.req)
+			checkErr(t, err, nil)
+			if evs[0].Provider != tt.provider || evs[0].KeyID != tt.keyID {
+				t.Fatalf("event %s", fmtEvent(evs[0]))
+			}
+		})
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	const secret = "whsec_not*base64-s3cr3t"
+	tests := []struct {
+		name     string
+		provider string
+		opts     Options
+		is       error  // sentinel the error wraps, if any
+		mention  string // text the error must contain
+	}{
+		{"unknown provider", "github", Options{Keys: map[string][]string{"k": {"s"}}}, ErrUnknownProvider, "github"},
+		{"no keys", ProviderLiveKit, Options{}, nil, "no keys"},
+		{"empty secret", ProviderTencent, Options{Keys: map[string][]string{"1400000000": {""}}}, nil, `"1400000000"`},
+		{"no secrets", ProviderTencentTRTC, Options{Keys: map[string][]string{"1400000000": {}}}, nil, `"1400000000"`},
+		{"empty key id", ProviderLiveSwitch, Options{Keys: map[string][]string{"": {"s"}}}, nil, "empty key id"},
+		{"bad whsec secret", ProviderStandardWebhooks, Options{Keys: map[string][]string{"partner": {stdSecret, secret}}}, nil, `"partner": secret 2`},
+		{"negative tolerance for tencent", ProviderTencent, Options{Keys: map[string][]string{"1": {"t"}}, Tolerance: -time.Second}, nil, "tolerance"},
+		{"negative tolerance for standard", ProviderStandardWebhooks, Options{Keys: map[string][]string{"1": {stdSecret}}, Tolerance: -time.Second}, nil, "tolerance"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := New(tt.provider, tt.opts)
+			if err == nil || v != nil {
+				t.Fatalf("New = %v, %v; want an error", v, err)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Fatalf("error = %v, want %v", err, tt.is)
+			}
+			if !strings.Contains(err.Error(), tt.mention) {
+				t.Fatalf("error %q does not mention %q", err, tt.mention)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Fatalf("error repeats a secret: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,191 @@
+package verify
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Standard Webhooks header names, and the svix- names Svix sends instead.
+const (
+	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	HeaderWebhookSignature = "webhook-signature"
+
+	HeaderSvixID        = "svix-id"
+	HeaderSvixTimestamp = "svix-timestamp"
+	HeaderSvixSignature = "svix-signature"
+)
+
+// StandardSecretPrefix starts a Standard Webhooks secret; base64 of the key
+// bytes follows.
+const StandardSecretPrefix = "whsec_"
+
+// defaultStandardTolerance is the window the official libraries use.
+const defaultStandardTolerance = 5 * time.Minute
+
+// Standard verifies Standard Webhooks (the open spec used by Svix, OpenAI,
+// Resend and others).
+//
+// webhook-signature holds space-separated "v1,<base64>" entries, each an
+// HMAC-SHA256 over webhook-id + "." + webhook-timestamp + "." + body; one
+// entry matching one secret is enough. Other versions (v1a, ...) are ignored.
+type Standard struct {
+	// Keys maps a label to decoded secrets (see ParseStandardSecret). Every
+	// secret of every label is tried; the event's KeyID is the label of the
+	// one that matched.
+	Keys Keyring
+	// Tolerance is how far webhook-timestamp may be from now, either way.
+	// If zero, five minutes is used. Negative values are refused by
+	// NewStandard.
+	Tolerance time.Duration
+	// Now returns the current time. If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// NewStandard returns a Standard Webhooks verifier over decoded secrets.
+func NewStandard(keys Keyring, tolerance time.Duration, now func() time.Time) (*Standard, error) {
+	if err := keys.Validate(); err != nil {
+		return nil, err
+	}
+	if tolerance < 0 {
+		return nil, fmt.Errorf("standard-webhooks: negative tolerance %v", tolerance)
+	}
+	return &Standard{Keys: keys, Tolerance: tolerance, Now: now}, nil
+}
+
+// ParseStandardSecret decodes a secret as configured: "whsec_" followed by
+// base64, or the base64 alone. Errors never repeat the secret.
+func ParseStandardSecret(s string) ([]byte, error) {
+	b64 := strings.TrimPrefix(strings.TrimSpace(s), StandardSecretPrefix)
+	if b64 == "" {
+		return nil, errors.New("empty secret")
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		key, err = base64.RawStdEncoding.DecodeString(b64)
+	}
+	if err != nil || len(key) == 0 {
+		return nil, errors.New("secret is not whsec_ followed by base64")
+	}
+	return key, nil
+}
+
+// Verify implements Verifier. The webhook- headers are used when any of
+// them is present, the svix- headers otherwise.
+func (v *Standard) Verify(r *Request) ([]Event, error) {
+	names := [3]string{HeaderWebhookID, HeaderWebhookTimestamp, HeaderWebhookSignature}
+	if r.Header.Get(HeaderWebhookID) == "" && r.Header.Get(HeaderWebhookTimestamp) == "" &&
+		r.Header.Get(HeaderWebhookSignature) == "" {
+		names = [3]string{HeaderSvixID, HeaderSvixTimestamp, HeaderSvixSignature}
+	}
+	id, err := singleHeader(r.Header, names[0])
+	if err != nil {
+		return nil, fmt.Errorf("standard-webhooks: %w", err)
+	}
+	tsRaw, err := singleHeader(r.Header, names[1])
+	if err != nil {
+		return nil, fmt.Errorf("standard-webhooks: %w", err)
+	}
+	// Several signature lines are one list, as during key rotation.
+	sigHeader := strings.Join(r.Header.Values(names[2]), " ")
+	if id == "" || tsRaw == "" || strings.TrimSpace(sigHeader) == "" {
+		return nil, fmt.Errorf("standard-webhooks: %w: need %s, %s and %s headers", ErrMissingSignature, names[0], names[1], names[2])
+	}
+	ts, ok := parseDigits(tsRaw)
+	if !ok {
+		return nil, fmt.Errorf("standard-webhooks: %w: %s is not a Unix time", ErrMalformedSignature, names[1])
+	}
+	sigs := parseStandardSignatures(sigHeader)
+	if len(sigs) == 0 {
+		return nil, fmt.Errorf("standard-webhooks: %w: no v1 signature", ErrMalformedSignature)
+	}
+	keyID, ok := v.match(id, tsRaw, r.Body, sigs)
+	if !ok {
+		return nil, fmt.Errorf("standard-webhooks: %w", ErrSignatureMismatch)
+	}
+	at := time.Unix(ts, 0).UTC()
+	tol := v.Tolerance
+	if tol <= 0 {
+		tol = defaultStandardTolerance
+	}
+	if !within(at, nowFunc(v.Now), tol) {
+		return nil, fmt.Errorf("standard-webhooks: %w: timestamp %d", ErrStale, ts)
+	}
+
+	var typ string
+	if fields, err := objectFields(r.Body); err == nil {
+		typ, _ = fieldString(fields, "type")
+	}
+	return []Event{{
+		Provider: ProviderStandardWebhooks,
+		ID:       id,
+		Key:      id,
+		Type:     typ,
+		Time:     at,
+		KeyID:    keyID,
+		Body:     r.Body,
+	}}, nil
+}
+
+// match returns the label of the first key (in label order) with a secret
+// that produced one of sigs.
+func (v *Standard) match(id, ts string, body []byte, sigs [][]byte) (string, bool) {
+	for _, label := range slices.Sorted(maps.Keys(v.Keys)) {
+		for _, secret := range v.Keys[label] {
+			mac := standardMAC(secret, id, ts, body)
+			for _, sig := range sigs {
+				if hmac.Equal(mac, sig) {
+					return label, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+// parseStandardSignatures returns the decoded v1 entries of a
+// webhook-signature header; other versions and undecodable entries are
+// skipped.
+func parseStandardSignatures(h string) [][]byte {
+	var sigs [][]byte
+	for _, entry := range strings.Fields(h) {
+		version, b64, ok := strings.Cut(entry, ",")
+		if !ok || version != "v1" {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(sig) != sha256.Size {
+			continue
+		}
+		sigs = append(sigs, sig)
+	}
+	return sigs
+}
+
+// standardMAC is HMAC-SHA256(key, id + "." + ts + "." + body).
+func standardMAC(key []byte, id, ts string, body []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(id))
+	h.Write([]byte{'.'})
+	h.Write([]byte(ts))
+	h.Write([]byte{'.'})
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// SignStandard returns the "v1,<base64>" webhook-signature entry for a
+// message with this id, timestamp and body.
+func SignStandard(key []byte, id string, ts time.Time, body []byte) string {
+	mac := standardMAC(key, id, strconv.FormatInt(ts.Unix(), 10), body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac)
+}
+
+var _ Verifier = (*Standard)(nil)

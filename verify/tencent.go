@@ -1,0 +1,179 @@
+package verify
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// defaultTencentTolerance is how far RequestTime may be from now: Tencent's
+// documentation says one minute.
+const defaultTencentTolerance = time.Minute
+
+// tencentAck is the answer Tencent expects from a callback receiver.
+const tencentAck = `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`
+
+// Tencent verifies TUILiveKit / TRTC Live and Chat (IM) callbacks.
+//
+// The query carries Sign = hex(SHA-256(Token + RequestTime)) and the SdkAppId
+// that selects the token. The signature does not cover the body, the
+// command or anything else: whoever saw one request can send any body with
+// its Sign until RequestTime leaves the tolerance. Serve over HTTPS and
+// restrict source addresses.
+type Tencent struct {
+	// Keys maps an SdkAppId to its callback tokens (several during rotation).
+	Keys Keyring
+	// Tolerance is how far RequestTime may be from now, either way.
+	// If zero, one minute is used. Negative values are refused by NewTencent.
+	Tolerance time.Duration
+	// Now returns the current time. If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// NewTencent returns a Tencent verifier after checking keys and tolerance.
+func NewTencent(keys Keyring, tolerance time.Duration, now func() time.Time) (*Tencent, error) {
+	if err := keys.Validate(); err != nil {
+		return nil, err
+	}
+	if tolerance < 0 {
+		return nil, fmt.Errorf("tencent: negative tolerance %v: the signature does not cover the body, so freshness cannot be turned off", tolerance)
+	}
+	return &Tencent{Keys: keys, Tolerance: tolerance, Now: now}, nil
+}
+
+// Verify implements Verifier.
+func (v *Tencent) Verify(r *Request) ([]Event, error) {
+	sign, err := queryValue(r.Query, "Sign")
+	if err != nil {
+		return nil, err
+	}
+	reqTime, err := queryValue(r.Query, "RequestTime")
+	if err != nil {
+		return nil, err
+	}
+	if sign == "" || reqTime == "" {
+		return nil, fmt.Errorf("tencent: %w: no Sign or RequestTime in the query", ErrMissingSignature)
+	}
+	appID, err := queryValue(r.Query, "SdkAppId")
+	if err != nil {
+		return nil, err
+	}
+	tokens, ok := v.Keys[appID]
+	if !ok {
+		return nil, fmt.Errorf("tencent: %w: SdkAppId %s", ErrUnknownKey, quoteID(appID))
+	}
+	ts, ok := parseDigits(reqTime)
+	if !ok {
+		return nil, fmt.Errorf("tencent: %w: RequestTime is not a Unix time", ErrMalformedSignature)
+	}
+	got, err := hex.DecodeString(sign)
+	if err != nil || len(got) != sha256.Size {
+		return nil, fmt.Errorf("tencent: %w: Sign is not a hex SHA-256", ErrMalformedSignature)
+	}
+	if !tencentMatch(tokens, reqTime, got) {
+		return nil, fmt.Errorf("tencent: %w", ErrSignatureMismatch)
+	}
+	tol := v.Tolerance
+	if tol <= 0 {
+		tol = defaultTencentTolerance
+	}
+	if !within(time.Unix(ts, 0), nowFunc(v.Now), tol) {
+		return nil, fmt.Errorf("tencent: %w: RequestTime %d", ErrStale, ts)
+	}
+
+	fields, err := objectFields(r.Body)
+	if err != nil {
+		return nil, fmt.Errorf("tencent: %w: %w", ErrMalformedBody, err)
+	}
+	cmd, err := queryValue(r.Query, "CallbackCommand", "WebhookCommand")
+	if err != nil {
+		return nil, err
+	}
+	if cmd == "" {
+		if cmd, err = fieldString(fields, "CallbackCommand"); err != nil {
+			return nil, fmt.Errorf("tencent: %w: %w", ErrMalformedBody, err)
+		}
+	}
+	at, _, err := fieldTime(fields, "EventTime", time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("tencent: %w: %w", ErrMalformedBody, err)
+	}
+	return []Event{{
+		Provider: ProviderTencent,
+		Key:      BodyKey(r.Body),
+		Type:     cmd,
+		Time:     at,
+		KeyID:    appID,
+		Body:     r.Body,
+	}}, nil
+}
+
+// tencentMatch reports whether sum is SHA-256(token + reqTime) for one of
+// tokens, comparing in constant time.
+func tencentMatch(tokens [][]byte, reqTime string, sum []byte) bool {
+	match := false
+	for _, tok := range tokens {
+		h := sha256.New()
+		h.Write(tok)
+		h.Write([]byte(reqTime))
+		if hmac.Equal(h.Sum(nil), sum) {
+			match = true
+		}
+	}
+	return match
+}
+
+// Ack implements Acknowledger: the body Tencent needs to count a callback
+// as delivered.
+func (v *Tencent) Ack() (contentType string, body []byte) {
+	return "application/json", []byte(tencentAck)
+}
+
+// queryValue returns the value of the query parameter called by any of
+// names, matched case-insensitively (Tencent writes both SdkAppid and
+// SdkAppId). The same parameter given twice with different values is
+// refused as ErrMalformedSignature.
+func queryValue(q url.Values, names ...string) (string, error) {
+	var val, from string
+	for k, vs := range q {
+		if !matchesAny(k, names) {
+			continue
+		}
+		for _, s := range vs {
+			if from == "" {
+				val, from = s, k
+				continue
+			}
+			if s != val {
+				return "", fmt.Errorf("tencent: %w: conflicting %s and %s query parameters", ErrMalformedSignature, quoteID(from), quoteID(k))
+			}
+		}
+	}
+	return val, nil
+}
+
+func matchesAny(k string, names []string) bool {
+	for _, n := range names {
+		if strings.EqualFold(k, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// SignTencent returns the Sign Tencent puts in the query:
+// lowercase hex of SHA-256(token + RequestTime).
+func SignTencent(token string, requestTime int64) string {
+	sum := sha256.Sum256([]byte(token + strconv.FormatInt(requestTime, 10)))
+	return hex.EncodeToString(sum[:])
+}
+
+var (
+	_ Verifier     = (*Tencent)(nil)
+	_ Acknowledger = (*Tencent)(nil)
+)

@@ -1,0 +1,151 @@
+// Package verify checks webhook signatures over raw request bytes.
+//
+// Every verifier is pure: it takes the request's headers, query and raw body
+// plus the time from its injected clock, and returns the verified events or
+// an error wrapping one of the sentinel errors below. It does no I/O.
+package verify
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Provider names, as used in configuration.
+const (
+	ProviderLiveKit          = "livekit"
+	ProviderTencent          = "tencent"
+	ProviderTencentTRTC      = "tencent-trtc"
+	ProviderLiveSwitch       = "liveswitch"
+	ProviderStandardWebhooks = "standard-webhooks"
+)
+
+// Sentinel errors. Verifiers wrap them with %w; callers test with errors.Is.
+// Messages never include a secret or a signature.
+var (
+	// ErrMissingSignature: the request carries no signature at all.
+	ErrMissingSignature = errors.New("missing signature")
+	// ErrUnknownKey: the signature names a key id that is not configured.
+	ErrUnknownKey = errors.New("unknown key")
+	// ErrSignatureMismatch: the signature does not match any configured secret.
+	ErrSignatureMismatch = errors.New("signature mismatch")
+	// ErrBodyMismatch: the signature is valid but does not cover this body.
+	ErrBodyMismatch = errors.New("body does not match signed hash")
+	// ErrUnsupportedAlgorithm: the signature uses an algorithm that is refused.
+	ErrUnsupportedAlgorithm = errors.New("unsupported signature algorithm")
+	// ErrStale: the signed time is outside the accepted tolerance.
+	ErrStale = errors.New("timestamp outside tolerance")
+	// ErrMalformedSignature: the signature or its metadata cannot be parsed.
+	ErrMalformedSignature = errors.New("malformed signature")
+	// ErrUnsigned: the sender does not sign this kind of webhook, so it
+	// cannot be verified.
+	ErrUnsigned = errors.New("unsigned webhook")
+	// ErrMalformedBody: the signature is valid (or does not cover the body)
+	// but the body is not in the provider's format.
+	ErrMalformedBody = errors.New("malformed body")
+)
+
+// Request is what a verifier sees of an incoming webhook.
+type Request struct {
+	Header http.Header
+	Query  url.Values
+	Body   []byte
+}
+
+// Event is one verified webhook event.
+type Event struct {
+	// Provider is the provider name (ProviderLiveKit, ...).
+	Provider string
+	// ID is the provider's own event id; empty when the provider has none.
+	ID string
+	// Key is the deduplication key: ID when present, otherwise derived from
+	// the signed content (see BodyKey). Never empty.
+	Key string
+	// Type is the event type or command (e.g. "room_started").
+	Type string
+	// Time is when the provider says the event happened; zero if unknown.
+	Time time.Time
+	// KeyID names the configured key whose secret matched.
+	KeyID string
+	// Body is the event's own bytes: the raw request body, or for a batch
+	// the bytes of this event inside it.
+	Body []byte
+}
+
+// Verifier verifies one request and returns its events: exactly one for
+// most providers, one per item for a batch.
+type Verifier interface {
+	Verify(r *Request) ([]Event, error)
+}
+
+// Acknowledger is implemented by verifiers whose provider expects a specific
+// acknowledgement body. hookguard answers a duplicate of an already delivered
+// event with it when no answer of the app was kept.
+type Acknowledger interface {
+	Ack() (contentType string, body []byte)
+}
+
+// BodyKey derives a dedupe key from content: "sha256:" + hex of SHA-256.
+func BodyKey(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Keyring maps a key id (API key, SdkAppId, application id, label) to one or
+// more secrets; several secrets allow rotation.
+type Keyring map[string][][]byte
+
+// nowFunc returns now, or time.Now when now is nil.
+func nowFunc(now func() time.Time) time.Time {
+	if now == nil {
+		return time.Now()
+	}
+	return now()
+}
+
+// within reports whether t lies within tol of now, in either direction.
+func within(t, now time.Time, tol time.Duration) bool {
+	d := now.Sub(t)
+	if d < 0 {
+		d = -d
+	}
+	return d <= tol
+}
+
+// Validate reports whether k can be used by a verifier: at least one key id,
+// no empty key id, and every key id with at least one non-empty secret.
+// Errors name the key id, never a secret.
+func (k Keyring) Validate() error {
+	if len(k) == 0 {
+		return errors.New("verify: no keys configured")
+	}
+	for id, secrets := range k {
+		if id == "" {
+			return errors.New("verify: empty key id")
+		}
+		if len(secrets) == 0 {
+			return fmt.Errorf("verify: key %q: no secrets", id)
+		}
+		for i, s := range secrets {
+			if len(s) == 0 {
+				return fmt.Errorf("verify: key %q: secret %d is empty", id, i+1)
+			}
+		}
+	}
+	return nil
+}
+
+// onlyKey returns the key id of a keyring holding exactly one key.
+func (k Keyring) onlyKey() (string, bool) {
+	if len(k) != 1 {
+		return "", false
+	}
+	for id := range k {
+		return id, true
+	}
+	return "", false
+}
