@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -12,9 +13,20 @@ import (
 	"github.com/hookguard/hookguard/verify"
 )
 
-// storeTimeout bounds each dedupe store call, so an unreachable store
-// turns into an error (and the on_store_error policy) quickly.
+// storeTimeout bounds each dedupe store call made after the app answered.
 const storeTimeout = 2 * time.Second
+
+// claimTimeout bounds one Claim: a healthy store answers in a millisecond,
+// and every webhook waits for it.
+const claimTimeout = 500 * time.Millisecond
+
+// storeBackoff is how long Claim is not even tried after the store failed,
+// so that an unreachable store costs one slow request per interval instead
+// of slowing every webhook.
+const storeBackoff = time.Second
+
+// errStoreBackoff is returned while the store is not tried after a failure.
+var errStoreBackoff = fmt.Errorf("%w: not retried for %v after a failure", dedupe.ErrUnavailable, storeBackoff)
 
 // result is what one event's delivery tells the sender.
 type result struct {
@@ -28,7 +40,7 @@ func (r *result) ok() bool { return r.outcome == OutcomeForwarded || r.outcome =
 
 // deliver runs DESIGN steps 5 to 7 for one verified event: claim it, forward
 // it, and mark it delivered only once the app answered 2xx.
-func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, rep Report) *result {
+func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split bool, rep Report) *result {
 	rep.EventID, rep.Type = eventID(ev), ev.Type
 	key := r.Name + ":" + ev.Key
 
@@ -55,7 +67,7 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, rep Rep
 		fo.InFlight(1)
 		defer fo.InFlight(-1)
 	}
-	a := h.forward(req.Context(), req, r, ev)
+	a := h.forward(req.Context(), req, r, ev, split)
 	res := &result{status: a.status, header: a.header, body: a.body}
 	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), storeTimeout)
 	defer cancel()
@@ -107,9 +119,15 @@ func (h *Handler) claim(ctx context.Context, r *Route, key string) (dedupe.Resul
 	defer cancel()
 	poll := 10 * time.Millisecond
 	for {
-		cctx, ccancel := context.WithTimeout(ctx, storeTimeout)
+		if h.now().UnixNano() < h.storeDownUntil.Load() {
+			return dedupe.Result{}, errStoreBackoff
+		}
+		cctx, ccancel := context.WithTimeout(ctx, claimTimeout)
 		res, err := h.store.Claim(cctx, key)
 		ccancel()
+		if err != nil && ctx.Err() == nil {
+			h.storeDownUntil.Store(h.now().Add(storeBackoff).UnixNano())
+		}
 		if err != nil || res.State != dedupe.InFlight {
 			return res, err
 		}
@@ -182,7 +200,7 @@ func (h *Handler) deliverBatch(w http.ResponseWriter, req *http.Request, r *Rout
 		Duplicates int `json:"duplicates"`
 	}{Events: len(events)}
 	for i := range events {
-		res := h.deliver(req, r, &events[i], rep)
+		res := h.deliver(req, r, &events[i], true, rep)
 		if !res.ok() {
 			h.writeResult(w, r, res)
 			return

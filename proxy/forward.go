@@ -40,7 +40,10 @@ type forwardState struct {
 	event *verify.Event
 	now   time.Time
 	body  []byte // what is sent to the app
-	err   error  // set by the ErrorHandler: the app was not reached or answered badly
+	// resigned: body is not the sender's signed body, so the sender's
+	// signature headers are dropped.
+	resigned bool
+	err      error // set by the ErrorHandler: the app was not reached or answered badly
 }
 
 type forwardStateKey struct{}
@@ -118,6 +121,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 			delete(h, k)
 		}
 	}
+	if st.resigned {
+		for _, k := range signatureHeaders {
+			h.Del(k)
+		}
+	}
 	ev := st.event
 	h.Set(HeaderProvider, ev.Provider)
 	h.Set(HeaderRoute, st.route.Name)
@@ -142,6 +150,15 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
+// signatureHeaders are the senders' signature headers over the body.
+// Tencent's query Sign does not cover the body and stays.
+var signatureHeaders = []string{
+	"Authorization",                       // livekit
+	"Sign",                                // tencent-trtc
+	"X-ApplicationSignature",              // liveswitch
+	"Webhook-Signature", "Svix-Signature", // standard-webhooks
+}
+
 // eventID is the provider's event id, or the derived dedupe key when the
 // provider has none.
 func eventID(ev *verify.Event) string {
@@ -163,13 +180,16 @@ func forwardBody(r *Route, ev *verify.Event, now time.Time) ([]byte, error) {
 // The outgoing request is detached from the sender's connection: if the
 // sender goes away, the app's answer is still recorded, so a retry is
 // answered as a duplicate instead of being delivered twice.
-func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *verify.Event) *answer {
+//
+// split says the event is one part of the request body (a batch item):
+// the sender's signature does not cover it and is not forwarded.
+func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *verify.Event, split bool) *answer {
 	now := h.now()
 	body, err := forwardBody(r, ev, now)
 	if err != nil {
 		return &answer{status: http.StatusBadGateway, err: err}
 	}
-	st := &forwardState{route: r, event: ev, now: now, body: body}
+	st := &forwardState{route: r, event: ev, now: now, body: body, resigned: split || r.Forward.Format == FormatCloudEvents}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Timeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, forwardStateKey{}, st)

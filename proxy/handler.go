@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookguard/hookguard/dedupe"
@@ -63,6 +65,8 @@ type Handler struct {
 	obs          Observer
 	inFlightWait time.Duration
 	rp           *httputil.ReverseProxy
+	// storeDownUntil (Unix ns) skips the store after it failed.
+	storeDownUntil atomic.Int64
 }
 
 // New validates cfg and returns a Handler.
@@ -189,7 +193,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if len(events) == 1 {
-		res := h.deliver(req, route, &events[0], rep)
+		res := h.deliver(req, route, &events[0], !bytes.Equal(events[0].Body, body), rep)
 		h.writeResult(w, route, res)
 		return
 	}

@@ -49,7 +49,13 @@ type receivedReq struct {
 
 func newRecordingApp(t *testing.T) *recordingApp {
 	a := &recordingApp{}
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.srv = httptest.NewServer(a.handler())
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *recordingApp) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d := time.Duration(a.delay.Load()); d > 0 {
 			time.Sleep(d)
 		}
@@ -69,9 +75,7 @@ func newRecordingApp(t *testing.T) *recordingApp {
 			return
 		}
 		io.WriteString(w, `{"app":"ok"}`)
-	}))
-	t.Cleanup(a.srv.Close)
-	return a
+	})
 }
 
 func (a *recordingApp) count() int {

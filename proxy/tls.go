@@ -32,9 +32,10 @@ type TLSConfig struct {
 	HTTPSListen string
 
 	// Domains are the names certificates are obtained for with ACME.
+	// Setting them agrees to the CA's subscriber agreement.
 	Domains []string
 	// Email is given to the CA for the ACME account (expiry notices).
-	// "" → an account without contact.
+	// "" → the email of an account already in Storage, or none.
 	Email string
 	// CA is the ACME directory URL. "" → Let's Encrypt production
 	// (certmagic.LetsEncryptProductionCA).

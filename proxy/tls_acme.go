@@ -72,12 +72,11 @@ func (c *Certificates) startACME(ctx context.Context) error {
 	}
 	zl := zap.New(newSlogCore(c.log.Handler(), "certmagic"))
 
-	var magic *certmagic.Config
 	a.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return a.magic.Load(), nil },
 		Logger:           zl,
 	})
-	magic = certmagic.New(a.cache, certmagic.Config{
+	magic := certmagic.New(a.cache, certmagic.Config{
 		Storage:           &certmagic.FileStorage{Path: a.storage},
 		DefaultServerName: strings.ToLower(c.cfg.Domains[0]), // for clients sending no SNI
 		OnEvent:           c.onACMEEvent,
@@ -126,13 +125,9 @@ func (c *Certificates) onACMEEvent(ctx context.Context, event string, data map[s
 			slog.Any("domain", data["identifier"]), slog.Any("renewal", data["renewal"]),
 			slog.Any("issuer", data["issuer"]))
 	case "cert_failed":
-		reason := fmt.Sprint(data["error"])
-		if err, ok := data["error"].(error); ok {
-			reason = err.Error()
-		}
 		c.log.LogAttrs(ctx, slog.LevelError, "tls: certificate not obtained; will retry",
 			slog.Any("domain", data["identifier"]), slog.Any("renewal", data["renewal"]),
-			slog.String("reason", reason))
+			slog.String("reason", fmt.Sprint(data["error"])))
 	case "cached_managed_cert":
 		c.log.LogAttrs(ctx, slog.LevelInfo, "tls: certificate loaded", slog.Any("domains", data["sans"]))
 	}

@@ -24,16 +24,16 @@ const issueTimeout = 30 * time.Second
 type acmeInstance struct {
 	certs     *Certificates
 	httpsAddr string
-	logs      *lockedBuffer
+	logs      *tlsLogBuffer
 	cancel    context.CancelFunc
 
 	mu         sync.Mutex
 	challenges []string // "status path" of ACME HTTP-01 requests answered
 }
 
-// startACME starts Certificates with cfg on the given listeners (nil:
+// runACMEInstance starts Certificates with cfg on the given listeners (nil:
 // new loopback ones), narrowed to one challenge type when only is set.
-func startACME(t *testing.T, cfg TLSConfig, httpLn, httpsLn net.Listener, only string) *acmeInstance {
+func runACMEInstance(t *testing.T, cfg TLSConfig, httpLn, httpsLn net.Listener, only string) *acmeInstance {
 	t.Helper()
 	var err error
 	if httpLn == nil {
@@ -49,8 +49,8 @@ func startACME(t *testing.T, cfg TLSConfig, httpLn, httpsLn net.Listener, only s
 	cfg.HTTPListen = httpLn.Addr().String()
 	cfg.HTTPSListen = httpsLn.Addr().String()
 
-	in := &acmeInstance{httpsAddr: httpsLn.Addr().String(), logs: &lockedBuffer{}}
-	in.certs, err = NewCertificates(cfg, testLogger(in.logs))
+	in := &acmeInstance{httpsAddr: httpsLn.Addr().String(), logs: &tlsLogBuffer{}}
+	in.certs, err = NewCertificates(cfg, tlsTestLogger(in.logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +63,8 @@ func startACME(t *testing.T, cfg TLSConfig, httpLn, httpsLn net.Listener, only s
 
 	// Listeners are bound before Start (see Start's doc).
 	plain := in.certs.HTTPHandler(func(p string) bool { return p == "/hooks" })
-	serve(t, httpLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	tlsServe(t, httpLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &tlsStatusRecorder{ResponseWriter: w, status: http.StatusOK}
 		plain.ServeHTTP(rec, r)
 		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
 			in.mu.Lock()
@@ -72,7 +72,7 @@ func startACME(t *testing.T, cfg TLSConfig, httpLn, httpsLn net.Listener, only s
 			in.mu.Unlock()
 		}
 	}), nil, in.logs)
-	serve(t, httpsLn, appHandler(), in.certs.TLSConfig(), in.logs)
+	tlsServe(t, httpsLn, tlsEchoApp(), in.certs.TLSConfig(), in.logs)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	in.cancel = cancel
@@ -114,12 +114,12 @@ func (in *acmeInstance) answeredChallenges() []string {
 	return append([]string(nil), in.challenges...)
 }
 
-type statusRecorder struct {
+type tlsStatusRecorder struct {
 	http.ResponseWriter
 	status int
 }
 
-func (r *statusRecorder) WriteHeader(code int) {
+func (r *tlsStatusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -129,7 +129,7 @@ func (r *statusRecorder) WriteHeader(code int) {
 // serial of the certificate served.
 func postWebhook(t *testing.T, in *acmeInstance, roots *x509.CertPool) string {
 	t.Helper()
-	client := pinnedClient(roots, in.httpsAddr)
+	client := tlsPinnedClient(roots, in.httpsAddr)
 	defer client.CloseIdleConnections()
 	resp, err := client.Post("https://"+testpebble.Domain+"/hooks", "application/json", strings.NewReader(`{"event":"room_started"}`))
 	if err != nil {
@@ -154,12 +154,12 @@ func postWebhook(t *testing.T, in *acmeInstance, roots *x509.CertPool) string {
 	chain := st.VerifiedChains[0]
 	root := chain[len(chain)-1]
 	if len(chain) < 3 || !strings.HasPrefix(root.Subject.CommonName, "Pebble Root CA") {
-		t.Errorf("chain %v, want leaf, pebble intermediate(s), pebble root", subjects(chain))
+		t.Errorf("chain %v, want leaf, pebble intermediate(s), pebble root", chainSubjects(chain))
 	}
 	return leaf.SerialNumber.String()
 }
 
-func subjects(chain []*x509.Certificate) []string {
+func chainSubjects(chain []*x509.Certificate) []string {
 	var s []string
 	for _, c := range chain {
 		s = append(s, c.Subject.CommonName)
@@ -181,7 +181,7 @@ func TestACMEPebbleHTTP01(t *testing.T) {
 		CARoot:  p.CARootPath(),
 		Storage: storage,
 	}
-	first := startACME(t, cfg, p.HTTPListener, p.TLSListener, "http-01")
+	first := runACMEInstance(t, cfg, p.HTTPListener, p.TLSListener, "http-01")
 	if err := first.certs.Ready(); err == nil {
 		t.Error("Ready() = nil before any certificate was obtained")
 	}
@@ -205,7 +205,7 @@ func TestACMEPebbleHTTP01(t *testing.T) {
 	}
 
 	t.Run("restart reuses storage", func(t *testing.T) {
-		second := startACME(t, cfg, nil, nil, "")
+		second := runACMEInstance(t, cfg, nil, nil, "")
 		second.waitReady(t)
 		if got := postWebhook(t, second, roots); got != serialFirst {
 			t.Errorf("serving serial %s after restart, want the stored %s", got, serialFirst)
@@ -217,7 +217,7 @@ func TestACMEPebbleHTTP01(t *testing.T) {
 
 	t.Run("restart with the CA down", func(t *testing.T) {
 		p.Stop()
-		third := startACME(t, cfg, nil, nil, "")
+		third := runACMEInstance(t, cfg, nil, nil, "")
 		third.waitReady(t)
 		if got := postWebhook(t, third, roots); got != serialFirst {
 			t.Errorf("serving serial %s with the CA down, want the stored %s", got, serialFirst)
@@ -229,7 +229,7 @@ func TestACMEPebbleHTTP01(t *testing.T) {
 // answered by the HTTPS listener itself.
 func TestACMEPebbleTLSALPN01(t *testing.T) {
 	p := testpebble.Start(t)
-	in := startACME(t, TLSConfig{
+	in := runACMEInstance(t, TLSConfig{
 		Domains: []string{testpebble.Domain},
 		CA:      p.DirectoryURL(),
 		CARoot:  p.CARootPath(),
@@ -250,30 +250,34 @@ func TestACMEPebbleTLSALPN01(t *testing.T) {
 // which domain lacks a certificate, and the failure is logged with the
 // domain and the reason.
 func TestACMECADown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var lns [3]net.Listener // the instance's two, then the CA's
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
 	}
-	deadCA := "https://" + ln.Addr().String() + "/dir"
-	ln.Close() // nothing listens there now
+	deadCA := "https://" + lns[2].Addr().String() + "/dir"
+	lns[2].Close() // nothing listens there now
 
 	start := time.Now()
-	in := startACME(t, TLSConfig{
+	in := runACMEInstance(t, TLSConfig{
 		Domains: []string{"hooks.hookguard.test"},
 		CA:      deadCA,
 		Storage: t.TempDir(),
-	}, nil, nil, "")
+	}, lns[0], lns[1], "")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Start took %v with the CA down", d)
 	}
-	waitFor(t, 10*time.Second, "the failure to be logged", func() bool {
+	tlsWaitFor(t, 10*time.Second, "the failure to be logged", func() bool {
 		return strings.Contains(in.logs.String(), `"msg":"tls: certificate not obtained; will retry","domain":"hooks.hookguard.test"`)
 	})
 	logs := in.logs.String()
 	if !strings.Contains(logs, `"reason":`) || !strings.Contains(logs, "connection refused") {
 		t.Errorf("failure logged without its reason:\n%s", logs)
 	}
-	err = in.certs.Ready()
+	err := in.certs.Ready()
 	if err == nil || !strings.Contains(err.Error(), "hooks.hookguard.test") {
 		t.Errorf("Ready() = %v, want an error naming the domain", err)
 	}

@@ -118,7 +118,7 @@ func TestNewCertificatesErrors(t *testing.T) {
 
 func TestStaticStartErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t)
+	ca := newTLSTestCA(t)
 	certPEM, keyPEM := ca.issue(t, "a.example")
 	_, otherKey := ca.issue(t, "b.example")
 	write := func(name, content string) string {
@@ -140,7 +140,7 @@ func TestStaticStartErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := NewCertificates(TLSConfig{CertFile: tt.cert, KeyFile: tt.key}, discardLogger())
+			c, err := NewCertificates(TLSConfig{CertFile: tt.cert, KeyFile: tt.key}, tlsDiscardLogger())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +185,7 @@ func TestCertificatesHTTPHandler(t *testing.T) {
 				{HTTPSListen: tt.listen, Domains: []string{"hooks.example.com"}, Storage: t.TempDir()},
 				{HTTPSListen: tt.listen, CertFile: "c.pem", KeyFile: "k.pem"},
 			} {
-				c, err := NewCertificates(cfg, discardLogger())
+				c, err := NewCertificates(cfg, tlsDiscardLogger())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -204,7 +204,7 @@ func TestCertificatesHTTPHandler(t *testing.T) {
 		})
 	}
 	t.Run("nil isWebhookPath", func(t *testing.T) {
-		c, err := NewCertificates(TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}, discardLogger())
+		c, err := NewCertificates(TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}, tlsDiscardLogger())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,7 @@ func TestCertificatesTLSConfig(t *testing.T) {
 		{Domains: []string{"a.example"}, Storage: t.TempDir()},
 		{CertFile: "c.pem", KeyFile: "k.pem"},
 	} {
-		c, err := NewCertificates(cfg, discardLogger())
+		c, err := NewCertificates(cfg, tlsDiscardLogger())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,13 +264,13 @@ func TestDefaultStorage(t *testing.T) {
 // certificate, a kept-alive connection goes on with the old one, and a
 // broken pair keeps the current one.
 func TestStaticCertificateReload(t *testing.T) {
-	ca := newTestCA(t)
+	ca := newTLSTestCA(t)
 	f := newStaticFiles(t)
 	certA, keyA := ca.issue(t, "static.test")
 	f.write(t, certA, keyA)
 
-	logs := &lockedBuffer{}
-	c, err := NewCertificates(TLSConfig{CertFile: f.cert, KeyFile: f.key}, testLogger(logs))
+	logs := &tlsLogBuffer{}
+	c, err := NewCertificates(TLSConfig{CertFile: f.cert, KeyFile: f.key}, tlsTestLogger(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,12 +283,12 @@ func TestStaticCertificateReload(t *testing.T) {
 	if err := c.Ready(); err != nil {
 		t.Fatalf("Ready() = %v after Start", err)
 	}
-	addr := serveTLS(t, c.TLSConfig(), logs)
+	addr := tlsServeApp(t, c.TLSConfig(), logs)
 
 	kept := ca.client(addr) // one keep-alive connection for the whole test
 	defer kept.CloseIdleConnections()
-	if got, reused := get(t, kept, "static.test"); got != serial(certA) || reused {
-		t.Fatalf("first request: serial %s (reused %v), want %s", got, reused, serial(certA))
+	if got, reused := tlsGet(t, kept, "static.test"); got != pemSerial(certA) || reused {
+		t.Fatalf("first request: serial %s (reused %v), want %s", got, reused, pemSerial(certA))
 	}
 
 	certB, keyB := ca.issue(t, "static.test")
@@ -296,11 +296,11 @@ func TestStaticCertificateReload(t *testing.T) {
 	if err := c.Reload(); err != nil {
 		t.Fatalf("Reload() = %v", err)
 	}
-	if got := handshakeSerial(t, ca, addr); got != serial(certB) {
-		t.Errorf("new connection after Reload: serial %s, want %s", got, serial(certB))
+	if got := handshakeSerial(t, ca, addr); got != pemSerial(certB) {
+		t.Errorf("new connection after Reload: serial %s, want %s", got, pemSerial(certB))
 	}
-	if got, reused := get(t, kept, "static.test"); got != serial(certA) || !reused {
-		t.Errorf("kept-alive connection after Reload: serial %s (reused %v), want %s on the same connection", got, reused, serial(certA))
+	if got, reused := tlsGet(t, kept, "static.test"); got != pemSerial(certA) || !reused {
+		t.Errorf("kept-alive connection after Reload: serial %s (reused %v), want %s on the same connection", got, reused, pemSerial(certA))
 	}
 
 	t.Run("broken pair keeps the current one", func(t *testing.T) {
@@ -315,8 +315,8 @@ func TestStaticCertificateReload(t *testing.T) {
 			if err == nil || !errors.Is(err, ErrInvalidTLSConfig) || !strings.Contains(err.Error(), "tls.") {
 				t.Errorf("%s: Reload() = %v, want an error naming the file", bad.name, err)
 			}
-			if got := handshakeSerial(t, ca, addr); got != serial(certB) {
-				t.Errorf("%s: serial %s, want the current %s", bad.name, got, serial(certB))
+			if got := handshakeSerial(t, ca, addr); got != pemSerial(certB) {
+				t.Errorf("%s: serial %s, want the current %s", bad.name, got, pemSerial(certB))
 			}
 			if err := c.Ready(); err != nil {
 				t.Errorf("%s: Ready() = %v", bad.name, err)
@@ -330,13 +330,13 @@ func TestStaticCertificateReload(t *testing.T) {
 
 // TestStaticCertificateWatch relies on the watcher alone.
 func TestStaticCertificateWatch(t *testing.T) {
-	ca := newTestCA(t)
+	ca := newTLSTestCA(t)
 	f := newStaticFiles(t)
 	certA, keyA := ca.issue(t, "static.test")
 	f.write(t, certA, keyA)
 
-	logs := &lockedBuffer{}
-	c, err := NewCertificates(TLSConfig{CertFile: f.cert, KeyFile: f.key}, testLogger(logs))
+	logs := &tlsLogBuffer{}
+	c, err := NewCertificates(TLSConfig{CertFile: f.cert, KeyFile: f.key}, tlsTestLogger(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,40 +345,40 @@ func TestStaticCertificateWatch(t *testing.T) {
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	addr := serveTLS(t, c.TLSConfig(), logs)
+	addr := tlsServeApp(t, c.TLSConfig(), logs)
 	kept := ca.client(addr)
 	defer kept.CloseIdleConnections()
-	get(t, kept, "static.test")
+	tlsGet(t, kept, "static.test")
 
 	certB, keyB := ca.issue(t, "static.test")
 	f.write(t, certB, keyB)
-	waitFor(t, 5*time.Second, "the watcher to load the new pair", func() bool {
-		return handshakeSerial(t, ca, addr) == serial(certB)
+	tlsWaitFor(t, 5*time.Second, "the watcher to load the new pair", func() bool {
+		return handshakeSerial(t, ca, addr) == pemSerial(certB)
 	})
-	if got, reused := get(t, kept, "static.test"); got != serial(certA) || !reused {
-		t.Errorf("kept-alive connection: serial %s (reused %v), want %s on the same connection", got, reused, serial(certA))
+	if got, reused := tlsGet(t, kept, "static.test"); got != pemSerial(certA) || !reused {
+		t.Errorf("kept-alive connection: serial %s (reused %v), want %s on the same connection", got, reused, pemSerial(certA))
 	}
 
 	// A broken pair is logged once and the current one kept. (Only the
 	// certificate changes: the key file keeps keyB.)
 	mark := len(logs.String())
 	f.write(t, certA, keyB)
-	waitFor(t, 5*time.Second, "the watcher to log the broken pair", func() bool {
+	tlsWaitFor(t, 5*time.Second, "the watcher to log the broken pair", func() bool {
 		return strings.Contains(logs.String()[mark:], "keeping the current one")
 	})
 	time.Sleep(50 * time.Millisecond) // a few more polls
 	if n := strings.Count(logs.String()[mark:], "keeping the current one"); n != 1 {
 		t.Errorf("broken pair logged %d times, want once", n)
 	}
-	if got := handshakeSerial(t, ca, addr); got != serial(certB) {
-		t.Errorf("after a broken pair: serial %s, want %s", got, serial(certB))
+	if got := handshakeSerial(t, ca, addr); got != pemSerial(certB) {
+		t.Errorf("after a broken pair: serial %s, want %s", got, pemSerial(certB))
 	}
 
 	// Fixed again: picked up.
 	certC, keyC := ca.issue(t, "static.test")
 	f.write(t, certC, keyC)
-	waitFor(t, 5*time.Second, "the watcher to load the fixed pair", func() bool {
-		return handshakeSerial(t, ca, addr) == serial(certC)
+	tlsWaitFor(t, 5*time.Second, "the watcher to load the fixed pair", func() bool {
+		return handshakeSerial(t, ca, addr) == pemSerial(certC)
 	})
 
 	cancel()
@@ -391,44 +391,44 @@ func TestStaticCertificateWatch(t *testing.T) {
 
 // --- helpers shared with tls_acme_test.go ---
 
-type lockedBuffer struct {
+type tlsLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *tlsLogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *tlsLogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
 }
 
-// testLogger logs JSON into buf (safe after the test ends, unlike t.Log).
-func testLogger(buf *lockedBuffer) *slog.Logger {
+// tlsTestLogger logs JSON into buf (safe after the test ends, unlike t.Log).
+func tlsTestLogger(buf *tlsLogBuffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func tlsDiscardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// serveTLS serves a small app over HTTPS on a loopback port with tlsCfg,
+// tlsServeApp serves a small app over HTTPS on a loopback port with tlsCfg,
 // with every server timeout set, until the test ends.
-func serveTLS(t *testing.T, tlsCfg *tls.Config, logs *lockedBuffer) string {
+func tlsServeApp(t *testing.T, tlsCfg *tls.Config, logs *tlsLogBuffer) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve(t, ln, appHandler(), tlsCfg, logs)
+	tlsServe(t, ln, tlsEchoApp(), tlsCfg, logs)
 	return ln.Addr().String()
 }
 
-// appHandler echoes the request body, prefixed by the protocol.
-func appHandler() http.Handler {
+// tlsEchoApp echoes the request body, prefixed by the protocol.
+func tlsEchoApp() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -440,7 +440,7 @@ func appHandler() http.Handler {
 	})
 }
 
-func serve(t *testing.T, ln net.Listener, h http.Handler, tlsCfg *tls.Config, logs *lockedBuffer) {
+func tlsServe(t *testing.T, ln net.Listener, h http.Handler, tlsCfg *tls.Config, logs *tlsLogBuffer) {
 	t.Helper()
 	srv := &http.Server{
 		Handler:           h,
@@ -469,7 +469,7 @@ func serve(t *testing.T, ln net.Listener, h http.Handler, tlsCfg *tls.Config, lo
 	})
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func tlsWaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -480,7 +480,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-type testCA struct {
+type tlsTestCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 	pool *x509.CertPool
@@ -488,7 +488,7 @@ type testCA struct {
 	mu   sync.Mutex
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTLSTestCA(t *testing.T) *tlsTestCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -513,11 +513,11 @@ func newTestCA(t *testing.T) *testCA {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool, next: 100}
+	return &tlsTestCA{cert: cert, key: key, pool: pool, next: 100}
 }
 
 // issue returns a new certificate (PEM, with a fresh serial) and its key.
-func (ca *testCA) issue(t *testing.T, name string) (certPEM, keyPEM string) {
+func (ca *tlsTestCA) issue(t *testing.T, name string) (certPEM, keyPEM string) {
 	t.Helper()
 	ca.mu.Lock()
 	ca.next++
@@ -549,11 +549,11 @@ func (ca *testCA) issue(t *testing.T, name string) (certPEM, keyPEM string) {
 }
 
 // client is an HTTPS client trusting only ca, dialing addr whatever the URL.
-func (ca *testCA) client(addr string) *http.Client {
-	return pinnedClient(ca.pool, addr)
+func (ca *tlsTestCA) client(addr string) *http.Client {
+	return tlsPinnedClient(ca.pool, addr)
 }
 
-func pinnedClient(roots *x509.CertPool, addr string) *http.Client {
+func tlsPinnedClient(roots *x509.CertPool, addr string) *http.Client {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	return &http.Client{
 		Timeout: 10 * time.Second,
@@ -569,7 +569,7 @@ func pinnedClient(roots *x509.CertPool, addr string) *http.Client {
 
 // get does a GET on https://host/ and returns the server certificate's
 // serial and whether the connection was reused.
-func get(t *testing.T, c *http.Client, host string) (string, bool) {
+func tlsGet(t *testing.T, c *http.Client, host string) (string, bool) {
 	t.Helper()
 	var reused bool
 	ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{
@@ -592,7 +592,7 @@ func get(t *testing.T, c *http.Client, host string) (string, bool) {
 }
 
 // handshakeSerial opens a new connection and returns the serial served.
-func handshakeSerial(t *testing.T, ca *testCA, addr string) string {
+func handshakeSerial(t *testing.T, ca *tlsTestCA, addr string) string {
 	t.Helper()
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
 		&tls.Config{RootCAs: ca.pool, ServerName: "static.test"})
@@ -603,7 +603,7 @@ func handshakeSerial(t *testing.T, ca *testCA, addr string) string {
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }
 
-func serial(certPEM string) string {
+func pemSerial(certPEM string) string {
 	b, _ := pem.Decode([]byte(certPEM))
 	cert, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {

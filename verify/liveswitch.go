@@ -153,16 +153,18 @@ func (v *LiveSwitch) event(it liveSwitchItem, appID string, now time.Time) (Even
 // id they name ("" when none does). Every event that names one must name
 // the same one.
 func parseLiveSwitch(body []byte) ([]liveSwitchItem, string, error) {
-	raws, _, err := SplitBatch(body)
+	raws, single, _, err := splitBatch(body)
 	if err != nil {
 		return nil, "", err
 	}
 	items := make([]liveSwitchItem, len(raws))
 	var appID string
 	for i, raw := range raws {
-		fields, err := objectFields(raw)
-		if err != nil {
-			return nil, "", err
+		fields := single
+		if fields == nil {
+			if fields, err = objectFields(raw); err != nil {
+				return nil, "", err
+			}
 		}
 		id, err := liveSwitchAppID(fields)
 		if err != nil {
@@ -213,35 +215,42 @@ func liveSwitchAppID(fields map[string]json.RawMessage) (string, error) {
 // batches, batches of more than MaxLiveSwitchBatch items and bodies that
 // are not a JSON object are refused.
 func SplitBatch(body []byte) (events []json.RawMessage, batch bool, err error) {
+	events, _, batch, err = splitBatch(body)
+	return events, batch, err
+}
+
+// splitBatch is SplitBatch that also returns the parsed members of a single
+// event, so that it is not parsed twice.
+func splitBatch(body []byte) (events []json.RawMessage, single map[string]json.RawMessage, batch bool, err error) {
 	fields, err := objectFields(body)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	raw, ok := fields["batch"]
 	if !ok {
-		return []json.RawMessage{body}, false, nil
+		return []json.RawMessage{body}, fields, false, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return nil, true, errors.New("batch is not a JSON array")
+		return nil, nil, true, errors.New("batch is not a JSON array")
 	}
 	for dec.More() {
 		if len(events) == MaxLiveSwitchBatch {
-			return nil, true, fmt.Errorf("batch holds more than %d events", MaxLiveSwitchBatch)
+			return nil, nil, true, fmt.Errorf("batch holds more than %d events", MaxLiveSwitchBatch)
 		}
 		var item json.RawMessage
 		if err := dec.Decode(&item); err != nil {
-			return nil, true, err
+			return nil, nil, true, err
 		}
 		if item[0] != '{' {
-			return nil, true, fmt.Errorf("batch item %d is not a JSON object", len(events))
+			return nil, nil, true, fmt.Errorf("batch item %d is not a JSON object", len(events))
 		}
 		events = append(events, item)
 	}
 	if len(events) == 0 {
-		return nil, true, errors.New("empty batch")
+		return nil, nil, true, errors.New("empty batch")
 	}
-	return events, true, nil
+	return events, nil, true, nil
 }
 
 // SignLiveSwitch returns the X-ApplicationSignature LiveSwitch sends with

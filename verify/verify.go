@@ -3,6 +3,11 @@
 // Every verifier is pure: it takes the request's headers, query and raw body
 // plus the time from its injected clock, and returns the verified events or
 // an error wrapping one of the sentinel errors below. It does no I/O.
+//
+// New builds a verifier from a provider name and configured secrets. Each
+// provider also has its own type with a validated constructor (LiveKit,
+// Tencent, TRTC, LiveSwitch, Standard) and a Sign function that produces
+// what the provider sends, for tests and for senders.
 package verify
 
 import (
