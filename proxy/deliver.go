@@ -17,8 +17,9 @@ import (
 const storeTimeout = 2 * time.Second
 
 // claimTimeout bounds one Claim: a healthy store answers in a millisecond,
+// but under load the wait for a pooled connection counts too;
 // and every webhook waits for it.
-const claimTimeout = 500 * time.Millisecond
+const claimTimeout = 2 * time.Second
 
 // storeBackoff is how long Claim is not even tried after the store failed,
 // so that an unreachable store costs one slow request per interval instead
@@ -44,7 +45,19 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 	rep.EventID, rep.Type = eventID(ev), ev.Type
 	key := r.Name + ":" + ev.Key
 
-	claim, err := h.claim(req.Context(), r, key)
+	wait := h.inFlightWait
+	if wait == 0 {
+		wait = r.Timeout + time.Second
+	}
+	lctx, lcancel := context.WithTimeout(req.Context(), wait)
+	defer lcancel()
+	unlock, lerr := h.locks.lock(lctx, key)
+	if lerr != nil {
+		return h.busy(&rep)
+	}
+	defer unlock()
+
+	claim, err := h.claim(lctx, key)
 	if err != nil {
 		rep.StoreError = true
 		if h.onStoreError == OnStoreErrorReject {
@@ -59,8 +72,7 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 	case dedupe.Delivered:
 		return h.finish(&rep, nil, h.duplicateAnswer(r, claim.Record), "", 0)
 	case dedupe.InFlight:
-		return h.finish(&rep, nil, &result{outcome: OutcomeBusy, status: http.StatusServiceUnavailable,
-			header: retryAfter(), body: []byte("hookguard: a copy of this event is being delivered; retry\n")}, ReasonInFlight, 0)
+		return h.busy(&rep)
 	}
 
 	if fo, ok := h.obs.(InFlightObserver); ok {
@@ -107,16 +119,19 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 	return h.finish(&rep, a.err, res, reason, upstream)
 }
 
-// claim takes key, waiting while another copy of the event is in flight:
+// busy answers a copy of an event that another copy is still delivering
+// after the wait: 503 with Retry-After, so the sender retries (a 4xx would
+// end LiveKit's delivery).
+func (h *Handler) busy(rep *Report) *result {
+	return h.finish(rep, nil, &result{outcome: OutcomeBusy, status: http.StatusServiceUnavailable,
+		header: retryAfter(), body: []byte("hookguard: a copy of this event is being delivered; retry\n")}, ReasonInFlight, 0)
+}
+
+// claim takes key, waiting while another copy of the event is in flight
+// (on another instance, or a claim left by a crashed one) until ctx ends:
 // the outcome of that copy decides (delivered: duplicate; released: this
 // copy forwards).
-func (h *Handler) claim(ctx context.Context, r *Route, key string) (dedupe.Result, error) {
-	wait := h.inFlightWait
-	if wait == 0 {
-		wait = r.Timeout + time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
+func (h *Handler) claim(ctx context.Context, key string) (dedupe.Result, error) {
 	poll := 10 * time.Millisecond
 	for {
 		if h.now().UnixNano() < h.storeDownUntil.Load() {

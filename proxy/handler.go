@@ -65,6 +65,8 @@ type Handler struct {
 	obs          Observer
 	inFlightWait time.Duration
 	rp           *httputil.ReverseProxy
+	// locks serializes concurrent copies of one event on this instance.
+	locks keyLocks
 	// storeDownUntil (Unix ns) skips the store after it failed.
 	storeDownUntil atomic.Int64
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -28,7 +27,7 @@ func newReplica(t *testing.T, redisURL, appURL, onStoreError string) *httptest.S
 			Verifier: mustVerifier(t, verify.ProviderLiveKit, map[string][]string{lkKey: {lkSecret}})}},
 		Store:        store,
 		OnStoreError: onStoreError,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -154,3 +153,7 @@ func TestRedisStoppedMidRunLosesNothing(t *testing.T) {
 		t.Fatalf("EV_reject_policy reached the app %d times, want 1", n)
 	}
 }
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
