@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Helpers shared by the verifiers for reading untrusted headers and JSON.
@@ -24,41 +24,112 @@ var (
 // their exact (case-sensitive) names. It rejects any other JSON value,
 // duplicate member names (parsers disagree on which one wins) and trailing
 // data, so that what a verifier reads is what the app will read.
+//
+// b is validated by json.Valid first (no allocation); the members are then
+// cut out by a scanner that can rely on that validity.
 func objectFields(b []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
+	if !json.Valid(b) {
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil, err
+		}
+		return nil, errTrailingData
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
 		return nil, errNotObject
 	}
-	m := make(map[string]json.RawMessage)
-	for dec.More() {
-		tok, err := dec.Token()
+	m := make(map[string]json.RawMessage, 8)
+	i = skipSpace(b, i+1)
+	if b[i] == '}' {
+		return m, nil
+	}
+	for {
+		end := skipString(b, i)
+		name, err := jsonString(b[i:end])
 		if err != nil {
 			return nil, err
 		}
-		name, ok := tok.(string)
-		if !ok {
-			return nil, errNotObject
-		}
+		i = skipSpace(b, end)
+		i = skipSpace(b, i+1) // the ':'
+		vend := skipValue(b, i)
 		if _, dup := m[name]; dup {
 			return nil, fmt.Errorf("%w %s", errDuplicateKey, quoteID(name))
 		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
+		m[name] = json.RawMessage(b[i:vend])
+		i = skipSpace(b, vend)
+		if b[i] == '}' {
+			return m, nil
 		}
-		m[name] = v
+		i = skipSpace(b, i+1) // the ','
 	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return nil, err
+}
+
+// The scanners below walk JSON that json.Valid accepted.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errTrailingData
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
 	}
-	return m, nil
+	return i
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// jsonString decodes a raw JSON string; without escapes or invalid UTF-8
+// (which encoding/json replaces with U+FFFD) it is a plain copy.
+func jsonString(raw []byte) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 // isNull reports whether a raw JSON value is absent or null.
@@ -72,8 +143,11 @@ func fieldString(m map[string]json.RawMessage, name string) (string, error) {
 	if isNull(raw) {
 		return "", nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if raw[0] != '"' {
+		return "", fmt.Errorf("field %q is not a string", name)
+	}
+	s, err := jsonString(raw)
+	if err != nil {
 		return "", fmt.Errorf("field %q is not a string", name)
 	}
 	return s, nil
@@ -89,7 +163,7 @@ func fieldInt(m map[string]json.RawMessage, name string) (n int64, ok bool, err 
 	}
 	s := string(raw)
 	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if s, err = jsonString(raw); err != nil {
 			return 0, false, fmt.Errorf("field %q is not an integer", name)
 		}
 	}
