@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookguard/hookguard/dedupe"
 	"github.com/hookguard/hookguard/proxy"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 )
 
@@ -43,6 +44,9 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.Dedupe != nil && cfg.Dedupe.Store == "redis" {
+		redis.SetLogger(redisLogger{logger})
+	}
 	rt, err := newRuntime(cfg, e, logger)
 	if err != nil {
 		return err
