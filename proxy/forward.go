@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
@@ -60,7 +61,7 @@ func (a *answer) ok() bool { return a.err == nil && a.status >= 200 && a.status 
 
 // newReverseProxy builds the ReverseProxy shared by all routes. Its hooks
 // read the route and event from the request context.
-func newReverseProxy(transport http.RoundTripper, logf func(string, ...any)) *httputil.ReverseProxy {
+func newReverseProxy(transport http.RoundTripper, errorLog *log.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:   rewrite,
 		Transport: transport,
@@ -90,7 +91,7 @@ func newReverseProxy(transport http.RoundTripper, logf func(string, ...any)) *ht
 			status, _ := upstreamStatus(err)
 			w.WriteHeader(status)
 		},
-		ErrorLog: nil,
+		ErrorLog: errorLog,
 	}
 }
 

@@ -119,8 +119,7 @@ func New(cfg Config) (*Handler, error) {
 	if transport == nil {
 		transport = defaultTransport()
 	}
-	h.rp = newReverseProxy(transport, nil)
-	h.rp.ErrorLog = slog.NewLogLogger(h.log.Handler(), slog.LevelDebug)
+	h.rp = newReverseProxy(transport, slog.NewLogLogger(h.log.Handler(), slog.LevelDebug))
 	return h, nil
 }
 

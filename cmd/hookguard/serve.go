@@ -132,7 +132,8 @@ func newRuntime(cfg *fileConfig, e env, logger *slog.Logger) (*runtime, error) {
 	}
 	if cfg.TLS != nil {
 		tc := proxy.TLSConfig{
-			HTTPListen: cfg.TLS.HTTPListen, Domains: cfg.TLS.Domains, Email: cfg.TLS.Email,
+			HTTPSListen: rt.listenAddr(),
+			HTTPListen:  cfg.TLS.HTTPListen, Domains: cfg.TLS.Domains, Email: cfg.TLS.Email,
 			CA: cfg.TLS.CA, CARoot: cfg.TLS.CARoot, Storage: cfg.TLS.Storage,
 			CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
 		}
@@ -179,12 +180,9 @@ func (rt *runtime) run(ctx context.Context) error {
 	srv := proxy.NewServer(proxy.ServerConfig{Handler: rt.handler, MaxUpstream: rt.handler.MaxTimeout(), Logger: rt.log})
 	scheme := "http"
 	if rt.certs != nil {
-		if err := rt.certs.Start(ctx); err != nil {
-			webhookLn.Close()
-			return fmt.Errorf("tls: %w", err)
-		}
-		srv.TLSConfig = rt.certs.TLSConfig()
-		scheme = "https"
+		// Both listeners are bound before certificates are managed, so
+		// ACME challenges are answered on them and not on ports certmagic
+		// would bind itself.
 		httpAddr := rt.cfg.TLS.HTTPListen
 		if httpAddr == "" {
 			httpAddr = ":80"
@@ -194,6 +192,13 @@ func (rt *runtime) run(ctx context.Context) error {
 			webhookLn.Close()
 			return fmt.Errorf("tls.http_listen: %w", err)
 		}
+		if err := rt.certs.Start(ctx); err != nil {
+			webhookLn.Close()
+			httpLn.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		srv.TLSConfig = rt.certs.TLSConfig()
+		scheme = "https"
 		httpSrv := proxy.NewServer(proxy.ServerConfig{Handler: rt.certs.HTTPHandler(rt.handler.IsWebhookPath), Logger: rt.log})
 		rt.log.Info("listening", "addr", httpLn.Addr().String(), "purpose", "acme-http-01 and redirects")
 		servers = append(servers, func() error { return proxy.Serve(ctx, httpSrv, httpLn, drain) })

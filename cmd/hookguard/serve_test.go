@@ -77,7 +77,12 @@ func waitUp(t *testing.T, url string) {
 // run's error.
 func startServe(t *testing.T, config string, getenv func(string) string) (string, string, *syncBuffer, func() error) {
 	t.Helper()
-	listen, admin := freeAddr(t), freeAddr(t)
+	return startServeWith(t, config, getenv, freeAddr(t))
+}
+
+func startServeWith(t *testing.T, config string, getenv func(string) string, listen string) (string, string, *syncBuffer, func() error) {
+	t.Helper()
+	admin := freeAddr(t)
 	p := filepath.Join(t.TempDir(), "hookguard.yaml")
 	if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
