@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/syncbuf"
 	"github.com/hookguard/hookguard/internal/testpebble"
 )
 
@@ -24,7 +25,7 @@ const issueTimeout = 30 * time.Second
 type acmeInstance struct {
 	certs     *Certificates
 	httpsAddr string
-	logs      *tlsLogBuffer
+	logs      *syncbuf.Buffer
 	cancel    context.CancelFunc
 
 	mu         sync.Mutex
@@ -49,7 +50,7 @@ func runACMEInstance(t *testing.T, cfg TLSConfig, httpLn, httpsLn net.Listener, 
 	cfg.HTTPListen = httpLn.Addr().String()
 	cfg.HTTPSListen = httpsLn.Addr().String()
 
-	in := &acmeInstance{httpsAddr: httpsLn.Addr().String(), logs: &tlsLogBuffer{}}
+	in := &acmeInstance{httpsAddr: httpsLn.Addr().String(), logs: &syncbuf.Buffer{}}
 	in.certs, err = NewCertificates(cfg, tlsTestLogger(in.logs))
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookguard/hookguard/internal/syncbuf"
 )
 
 func TestTLSConfigValidate(t *testing.T) {
@@ -269,7 +270,7 @@ func TestStaticCertificateReload(t *testing.T) {
 	certA, keyA := ca.issue(t, "static.test")
 	f.write(t, certA, keyA)
 
-	logs := &tlsLogBuffer{}
+	logs := &syncbuf.Buffer{}
 	c, err := NewCertificates(TLSConfig{CertFile: f.cert, KeyFile: f.key}, tlsTestLogger(logs))
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +336,7 @@ func TestStaticCertificateWatch(t *testing.T) {
 	certA, keyA := ca.issue(t, "static.test")
 	f.write(t, certA, keyA)
 
-	logs := &tlsLogBuffer{}
+	logs := &syncbuf.Buffer{}
 	c, err := NewCertificates(TLSConfig{CertFile: f.cert, KeyFile: f.key}, tlsTestLogger(logs))
 	if err != nil {
 		t.Fatal(err)
@@ -391,25 +392,8 @@ func TestStaticCertificateWatch(t *testing.T) {
 
 // --- helpers shared with tls_acme_test.go ---
 
-type tlsLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *tlsLogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *tlsLogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // tlsTestLogger logs JSON into buf (safe after the test ends, unlike t.Log).
-func tlsTestLogger(buf *tlsLogBuffer) *slog.Logger {
+func tlsTestLogger(buf *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -417,7 +401,7 @@ func tlsDiscardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // tlsServeApp serves a small app over HTTPS on a loopback port with tlsCfg,
 // with every server timeout set, until the test ends.
-func tlsServeApp(t *testing.T, tlsCfg *tls.Config, logs *tlsLogBuffer) string {
+func tlsServeApp(t *testing.T, tlsCfg *tls.Config, logs *syncbuf.Buffer) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -440,7 +424,7 @@ func tlsEchoApp() http.Handler {
 	})
 }
 
-func tlsServe(t *testing.T, ln net.Listener, h http.Handler, tlsCfg *tls.Config, logs *tlsLogBuffer) {
+func tlsServe(t *testing.T, ln net.Listener, h http.Handler, tlsCfg *tls.Config, logs *syncbuf.Buffer) {
 	t.Helper()
 	srv := &http.Server{
 		Handler:           h,

@@ -10,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/syncbuf"
 	"github.com/hookguard/hookguard/internal/testredis"
 )
 
@@ -25,24 +25,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -75,12 +57,12 @@ func waitUp(t *testing.T, url string) {
 // startServe runs `hookguard serve --config` in-process and returns the
 // webhook and admin base URLs, the log, and a stop function that returns
 // run's error.
-func startServe(t *testing.T, config string, getenv func(string) string) (string, string, *syncBuffer, func() error) {
+func startServe(t *testing.T, config string, getenv func(string) string) (string, string, *syncbuf.Buffer, func() error) {
 	t.Helper()
 	return startServeWith(t, config, getenv, freeAddr(t))
 }
 
-func startServeWith(t *testing.T, config string, getenv func(string) string, listen string) (string, string, *syncBuffer, func() error) {
+func startServeWith(t *testing.T, config string, getenv func(string) string, listen string) (string, string, *syncbuf.Buffer, func() error) {
 	t.Helper()
 	admin := freeAddr(t)
 	p := filepath.Join(t.TempDir(), "hookguard.yaml")
@@ -88,7 +70,7 @@ func startServeWith(t *testing.T, config string, getenv func(string) string, lis
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--config", p, "--listen", listen, "--admin-listen", admin}, getenv, io.Discard, logs)

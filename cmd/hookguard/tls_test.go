@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/syncbuf"
 	"github.com/hookguard/hookguard/internal/testpebble"
 	"github.com/hookguard/hookguard/verify"
 )
@@ -104,12 +105,12 @@ routes:
 }
 
 // startServeAt is startServe with a fixed webhook address.
-func startServeAt(t *testing.T, config, listen string) (string, string, *syncBuffer, func() error) {
+func startServeAt(t *testing.T, config, listen string) (string, string, *syncbuf.Buffer, func() error) {
 	t.Helper()
 	return startServeWith(t, config, mapEnv(nil), listen)
 }
 
-func waitReady(t *testing.T, admin string, logs *syncBuffer) {
+func waitReady(t *testing.T, admin string, logs *syncbuf.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

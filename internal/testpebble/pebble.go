@@ -11,7 +11,6 @@
 package testpebble
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -34,6 +33,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookguard/hookguard/internal/syncbuf"
 )
 
 // Domain is the loopback name pebble can validate: pebble resolves it with
@@ -62,7 +63,7 @@ type Pebble struct {
 	acmeAddr   string
 	mgmtAddr   string
 	cmd        *exec.Cmd
-	out        *syncBuffer
+	out        *syncbuf.Buffer
 	exited     chan struct{}
 	stopOnce   sync.Once
 	httpClient *http.Client
@@ -80,7 +81,7 @@ func Start(t testing.TB) *Pebble {
 		}
 		t.Skip(msg)
 	}
-	p := &Pebble{dir: t.TempDir(), out: &syncBuffer{}}
+	p := &Pebble{dir: t.TempDir(), out: &syncbuf.Buffer{}}
 	var err error
 	p.HTTPListener, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -357,27 +358,3 @@ func freePort() (int, error) {
 }
 
 func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
-
-// syncBuffer collects pebble's output; the process writes while tests read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
-}

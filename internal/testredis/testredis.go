@@ -7,7 +7,6 @@ package testredis
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookguard/hookguard/internal/syncbuf"
 )
 
 // EnvURL names the variable holding the URL of a Redis server for tests.
@@ -112,7 +113,7 @@ func (s *Server) start() error {
 	if s.cmd != nil {
 		return nil
 	}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(s.bin,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
@@ -190,22 +191,4 @@ func unavailable(t testing.TB, msg string) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-}
-
-// syncBuffer collects the server's output for error messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
