@@ -18,6 +18,7 @@ var (
 	errNotObject    = errors.New("not a JSON object")
 	errDuplicateKey = errors.New("duplicate member name")
 	errTrailingData = errors.New("data after the JSON value")
+	errInvalidUTF8  = errors.New("invalid UTF-8")
 )
 
 // objectFields parses b as exactly one JSON object and returns its members by
@@ -28,6 +29,12 @@ var (
 // b is validated by json.Valid first (no allocation); the members are then
 // cut out by a scanner that can rely on that validity.
 func objectFields(b []byte) (map[string]json.RawMessage, error) {
+	if !utf8.Valid(b) {
+		// encoding/json would turn every invalid byte into U+FFFD, so
+		// distinct ids could share one dedupe key; the app's parser may
+		// differ again. LiveKit's own receiver refuses such bodies too.
+		return nil, errInvalidUTF8
+	}
 	if !json.Valid(b) {
 		var v any
 		if err := json.Unmarshal(b, &v); err != nil {

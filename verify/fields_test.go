@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 // referenceObjectFields is the straightforward json.Decoder version of
@@ -62,6 +63,7 @@ func TestObjectFieldsCases(t *testing.T) {
 		{"string", `"x"`, nil, errNotObject},
 		{"trailing data", `{} {}`, nil, nil},
 		{"truncated", `{"a":`, nil, nil},
+		{"invalid UTF-8", "{\"id\":\"EV_\xff\"}", nil, errInvalidUTF8},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,6 +99,12 @@ func FuzzObjectFields(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := objectFields(b)
+		if !utf8.Valid(b) {
+			if err == nil {
+				t.Fatal("invalid UTF-8 accepted")
+			}
+			return
+		}
 		want, werr := referenceObjectFields(b)
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("objectFields error %v, reference error %v", err, werr)
