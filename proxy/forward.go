@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hookguard/hookguard/verify"
@@ -91,7 +92,8 @@ func newReverseProxy(transport http.RoundTripper, errorLog *log.Logger) *httputi
 			status, _ := upstreamStatus(err)
 			w.WriteHeader(status)
 		},
-		ErrorLog: errorLog,
+		ErrorLog:   errorLog,
+		BufferPool: newBufferPool(),
 	}
 }
 
@@ -144,6 +146,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 		h.Set("Content-Type", cloudEventsContentType)
 	}
 	if key := st.route.Forward.SigningKey; key != nil {
+		// hookguard's signature replaces the sender's Standard Webhooks
+		// headers (both spellings), so the app sees one signature.
+		for _, k := range []string{"Svix-Id", "Svix-Timestamp", "Svix-Signature", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"} {
+			h.Del(k)
+		}
 		id := eventID(ev)
 		h.Set(verify.HeaderWebhookID, id)
 		h.Set(verify.HeaderWebhookTimestamp, strconv.FormatInt(st.now.Unix(), 10))
@@ -231,3 +238,14 @@ func (r *recorder) Write(p []byte) (int, error) {
 	}
 	return r.body.Write(p)
 }
+
+// bufferPool reuses the ReverseProxy's copy buffers instead of allocating
+// 32 KiB per forward.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (bp *bufferPool) Get() []byte  { return *bp.p.Get().(*[]byte) }
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
