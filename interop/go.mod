@@ -6,6 +6,7 @@ require (
 	github.com/hookguard/hookguard v0.0.0
 	github.com/livekit/protocol v1.50.5-0.20260728075222-28e604c046c6
 	github.com/prometheus/client_golang v1.25.0
+	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 )
 
 require (

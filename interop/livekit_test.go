@@ -245,7 +245,7 @@ func lkEventID() string {
 
 // lkEvents are events as livekit-server builds them, one per kind of
 // resource (each gets its own queue in the notifier).
-func lkEvents(t *testing.T) []*livekit.WebhookEvent {
+func lkEvents() []*livekit.WebhookEvent {
 	now := time.Now().Unix()
 	room := &livekit.Room{Sid: "RM_tYR4fbfmcGeh", Name: "interop-room", EmptyTimeout: 5, CreationTime: now}
 	return []*livekit.WebhookEvent{
@@ -265,7 +265,7 @@ func TestLiveKitNotifier(t *testing.T) {
 		t.Parallel()
 		rig := newLKRig(t)
 		n, done := lkNotifier(t, rig.url, lkAPIKey, lkAPISecret)
-		events := lkEvents(t)
+		events := lkEvents()
 		for _, ev := range events {
 			if err := n.QueueNotify(context.Background(), ev); err != nil {
 				t.Fatalf("QueueNotify(%s): %v", ev.Id, err)
@@ -278,7 +278,7 @@ func TestLiveKitNotifier(t *testing.T) {
 		}
 		for _, ev := range events {
 			t.Run(ev.Event, func(t *testing.T) {
-				if whi := processed[ev.Id]; whi.SendError != "" || whi.IsDropped {
+				if whi := processed[ev.Id]; whi == nil || whi.SendError != "" || whi.IsDropped {
 					t.Errorf("notifier: send error %q, dropped %v", whi.SendError, whi.IsDropped)
 				}
 				seen := rig.app.byID(ev.Id)
@@ -340,7 +340,7 @@ func TestLiveKitNotifier(t *testing.T) {
 				t.Parallel()
 				rig := newLKRig(t)
 				n, done := lkNotifier(t, rig.url, tc.key, tc.secret)
-				ev := lkEvents(t)[0]
+				ev := lkEvents()[0]
 				if err := n.QueueNotify(context.Background(), ev); err != nil {
 					t.Fatal(err)
 				}
@@ -361,7 +361,7 @@ func TestLiveKitNotifier(t *testing.T) {
 		t.Parallel()
 		rig := newLKRig(t)
 		n, done := lkNotifier(t, rig.url, lkAPIKey, lkAPISecret)
-		ev := lkEvents(t)[0]
+		ev := lkEvents()[0]
 		rig.app.mu.Lock()
 		rig.app.failFirst[ev.Id] = 1
 		rig.app.mu.Unlock()
@@ -369,7 +369,7 @@ func TestLiveKitNotifier(t *testing.T) {
 			t.Fatal(err)
 		}
 		whi := waitProcessed(t, done, 1)[ev.Id]
-		if whi.SendError != "" {
+		if whi == nil || whi.SendError != "" {
 			t.Errorf("notifier: send error %q", whi.SendError)
 		}
 		sent := rig.tap.all()
@@ -397,7 +397,7 @@ func TestLiveKitNotifier(t *testing.T) {
 		t.Parallel()
 		rig := newLKRig(t)
 		n, done := lkNotifier(t, rig.url, lkAPIKey, lkAPISecret)
-		ev := lkEvents(t)[1]
+		ev := lkEvents()[1]
 		for range 3 {
 			if err := n.QueueNotify(context.Background(), ev); err != nil {
 				t.Fatal(err)
