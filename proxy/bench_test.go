@@ -124,8 +124,15 @@ func newBenchHandler(b *testing.B, transport http.RoundTripper, now time.Time) (
 	return h, store
 }
 
+// benchRequest builds the request as net/http's server hands it over
+// (httptest.NewRequest would add a 4 KiB bufio.Reader per request that the
+// server does not allocate).
 func benchRequest(ev signedEvent) *http.Request {
-	req := httptest.NewRequest(http.MethodPost, "http://hookguard.test/livekit", bytes.NewReader(ev.body))
+	req, err := http.NewRequest(http.MethodPost, "http://hookguard.test/livekit", bytes.NewReader(ev.body))
+	if err != nil {
+		panic(err)
+	}
+	req.RequestURI = "/livekit"
 	req.RemoteAddr = "192.0.2.10:40000"
 	req.Header.Set("Content-Type", "application/webhook+json")
 	req.Header.Set("Authorization", ev.tok)

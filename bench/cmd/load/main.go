@@ -1,0 +1,544 @@
+// Command load compares hookguard with plain reverse proxies on loopback.
+//
+// In one run it starts a Go test app, Debian's nginx and caddy as plain
+// reverse proxies in front of it, and hookguard (the binary built from this
+// repository: LiveKit route, memory dedupe) in front of the same app. A load
+// generator in this process sends pre-signed LiveKit events, every one with
+// a new id, at fixed concurrency for a bounded time to each target in turn
+// (the app directly, nginx, caddy, hookguard), then at a fixed rate
+// (open loop). It prints requests per second, latency quantiles, peak RSS
+// and CPU per request of each, and the ratios of hookguard to the others.
+//
+//	go run ./bench/cmd/load                 # defaults: 10 s per target, 32 connections
+//	go run ./bench/cmd/load -rss-keys 1000000
+//
+// Everything runs on this machine, on 127.0.0.1; every loop is bounded in
+// time and in requests.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+type options struct {
+	duration, warmup    time.Duration
+	concurrency         int
+	rate                float64
+	openDuration        time.Duration
+	openConns           int
+	openSideBySide      bool
+	openRounds          int
+	targets             []string
+	maxRequests         int
+	rounds              int
+	logLevel            string
+	rssKeys             int
+	nginx, caddy, hgBin string
+	bBin, bLogLevel     string
+	keep                bool
+	out                 string
+}
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == "app" {
+		if err := runApp(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "app:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	var targets string
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "closed-loop run per target (0: no closed-loop runs)")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "closed-loop warm-up per target, not counted")
+	flag.IntVar(&o.concurrency, "concurrency", 32, "closed-loop connections, each with one request outstanding")
+	flag.Float64Var(&o.rate, "rate", 500, "open-loop requests per second (0: skip the open-loop runs)")
+	flag.DurationVar(&o.openDuration, "open-duration", 10*time.Second, "open-loop run per target")
+	flag.IntVar(&o.openConns, "open-conns", 64, "open-loop connections per target")
+	flag.IntVar(&o.openRounds, "open-rounds", 4, "open-loop rounds: each target runs open-duration/open-rounds per round, in rotating order, and the rounds are pooled")
+	flag.BoolVar(&o.openSideBySide, "open-side-by-side", false, "run the open-loop targets at the same time (the machine then carries rate × targets)")
+	flag.StringVar(&targets, "targets", "direct,nginx,caddy,hookguard", "targets, in order")
+	flag.IntVar(&o.maxRequests, "max-requests", 400000, "bound on the requests of one closed-loop run (events pre-signed)")
+	flag.IntVar(&o.rounds, "rounds", 1, "closed-loop rounds over all targets (the order rotates; medians are reported)")
+	flag.StringVar(&o.logLevel, "log-level", "", "hookguard's --log-level (default: its own, info: one line per webhook)")
+	flag.IntVar(&o.rssKeys, "rss-keys", 0, "also measure hookguard's RSS holding this many dedupe keys (e.g. 1000000); 0 skips")
+	flag.StringVar(&o.nginx, "nginx", "/usr/sbin/nginx", "nginx binary")
+	flag.StringVar(&o.caddy, "caddy", "/usr/bin/caddy", "caddy binary")
+	flag.StringVar(&o.hgBin, "hookguard", "", "hookguard binary (default: go build ./cmd/hookguard)")
+	flag.StringVar(&o.bBin, "b", "", "also load a second hookguard binary, target \"hookguard-b\" (before/after comparisons); \"same\" reuses the first")
+	flag.StringVar(&o.bLogLevel, "b-log-level", "", "--log-level of hookguard-b")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs and logs)")
+	flag.StringVar(&o.out, "out", "bench/out/latest.txt", "also write the report here (relative to the repository root; empty: no file)")
+	flag.Parse()
+	o.targets = strings.Split(targets, ",")
+	if o.bBin != "" && !slices.Contains(o.targets, "hookguard-b") {
+		o.targets = append(o.targets, "hookguard-b")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+// target is one endpoint under load and the processes it costs.
+type target struct {
+	name string
+	addr string
+	path string
+	p    *proc // nil for direct: the app itself is the target
+}
+
+type closedResult struct {
+	st                       *runStats
+	cpuProxy, cpuApp, cpuGen time.Duration
+	appPosts                 int64
+}
+
+func run(ctx context.Context, o options) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "hookguard-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "keeping", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+
+	var report strings.Builder
+	w := io.MultiWriter(os.Stdout, &report)
+	machine(w, root)
+
+	bin := o.hgBin
+	if bin == "" {
+		if bin, err = buildHookguard(ctx, root, dir); err != nil {
+			return err
+		}
+	}
+
+	app, appAddr, err := startApp(dir)
+	if err != nil {
+		return err
+	}
+	defer app.stop()
+
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	var tgs []*target
+	for _, name := range o.targets {
+		t := &target{name: name, path: "/livekit"}
+		switch name {
+		case "direct":
+			t.addr = appAddr
+		case "nginx":
+			t.p, t.addr, err = startNginx(dir, o.nginx, appAddr)
+		case "caddy":
+			t.p, t.addr, err = startCaddy(dir, o.caddy, appAddr)
+		case "hookguard":
+			t.p, t.addr, _, err = startHookguard(dir, bin, appAddr, o.logLevel, 4*o.maxRequests*o.rounds+100000)
+		case "hookguard-b":
+			b := o.bBin
+			if b == "same" || b == "" {
+				b = bin
+			}
+			t.p, t.addr, _, err = startHookguard(dir, b, appAddr, o.bLogLevel, 4*o.maxRequests*o.rounds+100000)
+		default:
+			return fmt.Errorf("unknown target %q (want direct, nginx, caddy, hookguard, hookguard-b)", name)
+		}
+		if t.p != nil {
+			procs = append(procs, t.p)
+		}
+		if err != nil {
+			return err
+		}
+		tgs = append(tgs, t)
+	}
+
+	if o.duration > 0 {
+		if err := closedRuns(ctx, w, o, tgs, app, appAddr); err != nil {
+			return err
+		}
+	}
+
+	if o.rate > 0 {
+		if err := openRuns(ctx, w, o, tgs, app); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(w, "\npeak RSS (VmHWM, all processes of the target, over the whole run):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "target\tpeak RSS\t\n")
+	fmt.Fprintf(tw, "app (behind all)\t%s\t\n", mib(statusKB(app.pid(), "VmHWM")))
+	for _, t := range tgs {
+		if t.p != nil {
+			fmt.Fprintf(tw, "%s\t%s\t\n", t.name, mib(sumKB(t.p.pids(), "VmHWM")))
+		}
+	}
+	tw.Flush()
+
+	if o.rssKeys > 0 {
+		for _, p := range procs {
+			p.stop()
+		}
+		procs = nil
+		if err := rssPerKey(ctx, w, dir, bin, appAddr, o); err != nil {
+			return err
+		}
+	}
+
+	if o.out != "" {
+		path := o.out
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(root, path)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+			os.WriteFile(path, []byte(report.String()), 0o644)
+			fmt.Fprintln(os.Stderr, "report written to", path)
+		}
+	}
+	return nil
+}
+
+func closedRuns(ctx context.Context, w io.Writer, o options, tgs []*target, app *proc, appAddr string) error {
+	fmt.Fprintf(w, "\nclosed loop: %d connections, %v per target after %v of warm-up, %d round(s), ≤ %d requests per run,\n"+
+		"  1 KiB LiveKit participant_joined events pre-signed before each run, every request a new event id\n",
+		o.concurrency, o.duration, o.warmup, o.rounds, o.maxRequests)
+	results := map[string][]closedResult{}
+	for round := range o.rounds {
+		for k := range tgs {
+			t := tgs[(k+round)%len(tgs)]
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			p, err := newPool(o.maxRequests, fmt.Sprintf("EV_%s_r%d_", t.name, round), t.path, time.Now())
+			if err != nil {
+				return err
+			}
+			res := closedResult{}
+			var posts0 int64
+			var cpuP0, cpuA0, cpuG0 time.Duration
+			res.st = closedLoop(t.addr, p, o.concurrency, o.warmup, o.duration, func() {
+				posts0, _ = appPosts(appAddr)
+				cpuP0, cpuA0, cpuG0 = targetCPU(t), cpuTime([]int{app.pid()}), selfCPU()
+			})
+			res.cpuProxy, res.cpuApp, res.cpuGen = targetCPU(t)-cpuP0, cpuTime([]int{app.pid()})-cpuA0, selfCPU()-cpuG0
+			posts1, _ := appPosts(appAddr)
+			res.appPosts = posts1 - posts0
+			if err := checkAlive(tgs, app); err != nil {
+				return err
+			}
+			results[t.name] = append(results[t.name], res)
+			fmt.Fprintf(os.Stderr, "  round %d %-9s %8.0f req/s  p99 %v  errors %d\n", round+1, t.name, res.st.rps(), res.st.quantile(0.99).Round(time.Microsecond), res.st.errors)
+			p = nil
+			runtime.GC()
+		}
+	}
+	printClosed(w, o, tgs, results)
+	return nil
+}
+
+// openRuns sends to every target at o.rate for o.openDuration. By default
+// the targets take turns in o.openRounds rounds (rotating the order), and
+// each target's rounds are pooled, so that slow drifts in what else the
+// machine does weigh on all of them alike while the machine carries only
+// o.rate at a time.
+func openRuns(ctx context.Context, w io.Writer, o options, tgs []*target, app *proc) error {
+	n := int(o.rate * o.openDuration.Seconds())
+	rounds := max(1, o.openRounds)
+	how := fmt.Sprintf("targets taking turns in %d rounds of %v", rounds, o.openDuration/time.Duration(rounds))
+	if o.openSideBySide {
+		how, rounds = "all targets at the same time", 1
+	}
+	fmt.Fprintf(w, "\nopen loop: %.0f req/s per target, %v per target (%d requests each), %s, up to %d connections;\n"+
+		"  latency from when each request was due\n", o.rate, o.openDuration, n, how, o.openConns)
+	pools := map[string]*pool{}
+	for _, t := range tgs {
+		p, err := newPool(n, "EV_open_"+t.name+"_", t.path, time.Now())
+		if err != nil {
+			return err
+		}
+		pools[t.name] = p
+	}
+	open := map[string]*runStats{}
+	if o.openSideBySide {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for k, t := range tgs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Stagger the schedules so that requests to different
+				// targets are not due at the same instant.
+				time.Sleep(time.Duration(float64(time.Second) / o.rate * float64(k) / float64(len(tgs))))
+				st := openLoop(t.addr, pools[t.name], o.rate, o.openConns)
+				mu.Lock()
+				open[t.name] = st
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	} else {
+		per := n / rounds
+		for r := range rounds {
+			for k := range tgs {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				t := tgs[(k+r)%len(tgs)]
+				st := openLoop(t.addr, pools[t.name].slice(r*per, (r+1)*per), o.rate, o.openConns)
+				if open[t.name] == nil {
+					open[t.name] = &runStats{}
+				}
+				open[t.name].merge(st)
+			}
+		}
+	}
+	if err := checkAlive(tgs, app); err != nil {
+		return err
+	}
+	printOpen(w, tgs, open)
+	return nil
+}
+
+func targetCPU(t *target) time.Duration {
+	if t.p == nil {
+		return 0
+	}
+	return cpuTime(t.p.pids())
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func checkAlive(tgs []*target, app *proc) error {
+	if err := app.exited(); err != nil {
+		return err
+	}
+	for _, t := range tgs {
+		if t.p != nil {
+			if err := t.p.exited(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// median returns the result of median throughput among rs.
+func median(rs []closedResult) closedResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b closedResult) int {
+		switch {
+		case a.st.rps() < b.st.rps():
+			return -1
+		case a.st.rps() > b.st.rps():
+			return 1
+		}
+		return 0
+	})
+	return s[len(s)/2]
+}
+
+func printClosed(w io.Writer, o options, tgs []*target, results map[string][]closedResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "target\treq/s\tp50\tp99\tp99.9\tnon-200\tapp got\tCPU/req target\tCPU/req app\tCPU/req generator\t\n")
+	med := map[string]closedResult{}
+	for _, t := range tgs {
+		r := median(results[t.name])
+		med[t.name] = r
+		n := float64(max(r.st.sent, 1))
+		proxyCPU := "-"
+		if t.p != nil {
+			proxyCPU = us(r.cpuProxy, n)
+		}
+		flag := ""
+		if r.st.exhausted {
+			flag = " (all pre-signed requests sent)"
+		}
+		fmt.Fprintf(tw, "%s\t%.0f%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t\n", t.name, r.st.rps(), flag,
+			ms(r.st.quantile(0.50)), ms(r.st.quantile(0.99)), ms(r.st.quantile(0.999)), r.st.sent-r.st.ok, r.appPosts,
+			proxyCPU, us(r.cpuApp, n), us(r.cpuGen, n))
+	}
+	tw.Flush()
+	if o.rounds > 1 {
+		fmt.Fprintf(w, "(median of %d rounds by req/s; every round:", o.rounds)
+		for _, t := range tgs {
+			fmt.Fprintf(w, " %s", t.name)
+			for _, r := range results[t.name] {
+				fmt.Fprintf(w, " %.0f", r.st.rps())
+			}
+			fmt.Fprint(w, ";")
+		}
+		fmt.Fprintln(w, ")")
+	}
+	for _, name := range []string{"hookguard", "hookguard-b"} {
+		if hg, ok := med[name]; ok {
+			printRatios(w, name, hg, med)
+		}
+	}
+}
+
+func printRatios(w io.Writer, hgName string, hg closedResult, med map[string]closedResult) {
+	fmt.Fprintf(w, "ratios (%s / other): ", hgName)
+	var parts []string
+	for _, name := range []string{"caddy", "nginx", "direct", "hookguard"} {
+		if r, ok := med[name]; ok && name != hgName {
+			parts = append(parts, fmt.Sprintf("throughput %.2f× %s (p99 %.2f×)", hg.st.rps()/r.st.rps(), name,
+				float64(hg.st.quantile(0.99))/float64(max(r.st.quantile(0.99), 1))))
+		}
+	}
+	fmt.Fprintln(w, strings.Join(parts, "; "))
+	if hg.appPosts != int64(hg.st.ok) {
+		fmt.Fprintf(w, "WARNING: %s answered 200 to %d events but the app received %d\n", hgName, hg.st.ok, hg.appPosts)
+	}
+}
+
+func printOpen(w io.Writer, tgs []*target, open map[string]*runStats) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "target\tsent\tnon-200\tachieved req/s\tp50\tp99\tp99.9\tmax\t\n")
+	for _, t := range tgs {
+		s := open[t.name]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", t.name, s.sent, s.errors, float64(s.ok)/s.elapsed.Seconds(),
+			ms(s.quantile(0.50)), ms(s.quantile(0.99)), ms(s.quantile(0.999)), ms(s.quantile(1)))
+	}
+	tw.Flush()
+	d := open["direct"]
+	if d == nil {
+		return
+	}
+	for _, t := range tgs {
+		if o := open[t.name]; t.name != "direct" && o != nil {
+			fmt.Fprintf(w, "added by %s (its quantile − direct's): p50 %+.3f ms, p99 %+.3f ms\n", t.name,
+				float64(o.quantile(0.50)-d.quantile(0.50))/1e6, float64(o.quantile(0.99)-d.quantile(0.99))/1e6)
+		}
+	}
+}
+
+// rssPerKey starts a fresh hookguard remembering up to o.rssKeys events,
+// sends it that many new events, and reports the growth of its RSS per key.
+func rssPerKey(ctx context.Context, w io.Writer, dir, bin, appAddr string, o options) error {
+	p, addr, admin, err := startHookguard(dir, bin, appAddr, "warn", o.rssKeys)
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	warm, err := newPool(2000, "EV_rsswarm_", "/livekit", time.Now())
+	if err != nil {
+		return err
+	}
+	closedLoop(addr, warm, o.concurrency, 0, time.Minute, nil)
+	time.Sleep(2 * time.Second)
+	before := statusKB(p.pid(), "VmRSS")
+	heap0 := metric(admin, "go_memstats_heap_inuse_bytes")
+	fmt.Fprintf(w, "\ndedupe memory through the binary: sending %d new events (log level warn, --dedupe-size %d), %d connections\n",
+		o.rssKeys, o.rssKeys, o.concurrency)
+	const chunk = 100000
+	sent, ok := 0, 0
+	start := time.Now()
+	for sent < o.rssKeys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(chunk, o.rssKeys-sent)
+		pl, err := newPool(n, fmt.Sprintf("EV_rss_%d_", sent), "/livekit", time.Now())
+		if err != nil {
+			return err
+		}
+		st := closedLoop(addr, pl, o.concurrency, 0, 10*time.Minute, nil)
+		sent += st.sent
+		ok += st.ok
+		if st.sent < n || st.ok < st.sent {
+			return fmt.Errorf("rss run: %d of %d sent, %d answered 200 (first error: %v)", st.sent, n, st.ok, st.firstErr)
+		}
+		fmt.Fprintf(os.Stderr, "  %d/%d events (%.0f req/s), RSS %s\n", sent, o.rssKeys, st.rps(), mib(statusKB(p.pid(), "VmRSS")))
+	}
+	elapsed := time.Since(start)
+	time.Sleep(2 * time.Second)
+	after := statusKB(p.pid(), "VmRSS")
+	heap1 := metric(admin, "go_memstats_heap_inuse_bytes")
+	fmt.Fprintf(w, "  %d events answered 200 in %v; RSS %s -> %s: %.0f B/key; heap in use %.0f B/key; peak RSS %s\n",
+		ok, elapsed.Round(time.Second), mib(before), mib(after), float64(after-before)*1024/float64(ok),
+		(heap1-heap0)/float64(ok), mib(statusKB(p.pid(), "VmHWM")))
+	return nil
+}
+
+// metric reads one unlabelled gauge from hookguard's /metrics.
+func metric(admin, name string) float64 {
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func machine(w io.Writer, root string) {
+	model := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	load, _ := os.ReadFile("/proc/loadavg")
+	goVer, _ := exec.Command("go", "version").Output()
+	nginxVer, _ := exec.Command("nginx", "-v").CombinedOutput()
+	caddyVer, _ := exec.Command("caddy", "version").Output()
+	rev, _ := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	fmt.Fprintf(w, "hookguard load benchmark, %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "machine: %d CPUs (%s), Linux %s, %s", runtime.NumCPU(), model, strings.TrimSpace(string(kernel)), strings.TrimSpace(string(goVer)))
+	fmt.Fprintf(w, ", %s, caddy %s, hookguard at %s (plus uncommitted changes, if any)\n",
+		strings.TrimSpace(string(nginxVer)), strings.TrimSpace(string(caddyVer)), strings.TrimSpace(string(rev)))
+	fmt.Fprintf(w, "load average at start: %s", load)
+	fmt.Fprintf(w, "note: the load generator, the app and the proxy share these %d CPUs; every target is measured by the same\n"+
+		"generator with the same connections in this one invocation, and CPU per request is reported for each process.\n", runtime.NumCPU())
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
+
+func us(d time.Duration, n float64) string {
+	return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/n)
+}
+
+func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
