@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestMemory(t *testing.T) {
@@ -305,4 +306,25 @@ func BenchmarkMemoryClaimDuplicate(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMemorySharesEqualRecords: identical answers are kept once.
+func TestMemorySharesEqualRecords(t *testing.T) {
+	m := newTestMemory(t, MemoryConfig{})
+	ctx := context.Background()
+	rec := Record{Status: 200, ContentType: "application/json", Body: []byte(`{"ok":true}`)}
+	for _, key := range []string{"a", "b"} {
+		res, err := m.Claim(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Complete(ctx, key, res.Token, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := m.delivered.get(digestOf("a"), m.clock())
+	b, _ := m.delivered.get(digestOf("b"), m.clock())
+	if a != b || unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Fatal("equal records are stored twice")
+	}
 }
