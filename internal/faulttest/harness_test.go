@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/procstat"
 	"github.com/hookguard/hookguard/verify"
 )
 
@@ -252,21 +252,7 @@ func (p *hgProc) rssKB() int64 {
 	return statusKB(p.cmd.Process.Pid, "VmRSS")
 }
 
-func statusKB(pid int, name string) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), name+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
+func statusKB(pid int, name string) int64 { return procstat.StatusKB(pid, name) }
 
 // ---- the app ----
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hookguard/hookguard/internal/procstat"
 )
 
 // proc is one started process (and, for nginx, its workers).
@@ -88,22 +90,7 @@ func children(pid int) []int {
 	return out
 }
 
-// statusKB reads a "Name: N kB" line of /proc/PID/status.
-func statusKB(pid int, name string) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), name+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
+func statusKB(pid int, name string) int64 { return procstat.StatusKB(pid, name) }
 
 // sumKB adds statusKB over pids.
 func sumKB(pids []int, name string) int64 {
