@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,18 +12,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/freeport"
 	"github.com/hookguard/hookguard/internal/syncbuf"
 	"github.com/hookguard/hookguard/internal/testredis"
 )
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 func get(t *testing.T, url string) (int, string) {

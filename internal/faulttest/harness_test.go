@@ -21,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/freeport"
 	"github.com/hookguard/hookguard/internal/procstat"
 	"github.com/hookguard/hookguard/verify"
 )
@@ -110,12 +111,11 @@ func hookguardBinary(t *testing.T) string {
 // freeAddr returns a loopback address nobody listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // hgConfig is the configuration file of one hookguard under test.

@@ -34,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/freeport"
 	"github.com/hookguard/hookguard/internal/syncbuf"
 )
 
@@ -138,11 +139,11 @@ func binary() string {
 }
 
 func (p *Pebble) start(bin string) error {
-	acmePort, err := freePort()
+	acmePort, err := freeport.Port()
 	if err != nil {
 		return err
 	}
-	mgmtPort, err := freePort()
+	mgmtPort, err := freeport.Port()
 	if err != nil {
 		return err
 	}
@@ -346,15 +347,6 @@ func (p *Pebble) writeServerCert() error {
 	p.caPool = x509.NewCertPool()
 	p.caPool.AddCert(ca)
 	return nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return port(ln), nil
 }
 
 func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/freeport"
 	"github.com/hookguard/hookguard/internal/syncbuf"
 )
 
@@ -175,12 +176,11 @@ func ping(addr string) error {
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatalf("testredis: free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // unavailable skips t, or fails it when CI=true, since CI must run every test.

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/freeport"
 	"github.com/hookguard/hookguard/internal/procstat"
 )
 
@@ -126,16 +127,6 @@ func cpuTime(pids []int) time.Duration {
 	return time.Duration(ticks) * time.Second / clkTck
 }
 
-// freePort returns a loopback address nobody listens on right now.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // waitHTTP polls url until it answers want, p exits, or timeout passes.
 func waitHTTP(url string, want int, p *proc, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -198,7 +189,7 @@ func appPosts(appAddr string) (int64, error) {
 // startNginx runs Debian's nginx as a plain reverse proxy to the app:
 // 2 workers, keep-alive to the upstream, no access log.
 func startNginx(dir, nginxBin, appAddr string) (*proc, string, error) {
-	addr, err := freePort()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, "", err
 	}
@@ -255,7 +246,7 @@ http {
 // startCaddy runs Debian's caddy with reverse_proxy to the app: admin
 // off, automatic HTTPS off, no access log.
 func startCaddy(dir, caddyBin, appAddr string) (*proc, string, error) {
-	addr, err := freePort()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, "", err
 	}
@@ -291,11 +282,11 @@ func startCaddy(dir, caddyBin, appAddr string) (*proc, string, error) {
 // and the memory dedupe store, logging (one JSON line per webhook, as in
 // production) to a file.
 func startHookguard(dir, bin, appAddr, logLevel string, dedupeSize int) (*proc, string, string, error) {
-	addr, err := freePort()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, "", "", err
 	}
-	admin, err := freePort()
+	admin, err := freeport.Addr()
 	if err != nil {
 		return nil, "", "", err
 	}
