@@ -92,31 +92,3 @@ func TestKeyringValidate(t *testing.T) {
 		})
 	}
 }
-
-func TestObjectFields(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		ok   bool
-	}{
-		{"object", `{"a":1,"b":"x"}`, true},
-		{"whitespace", " \n{ \"a\" : [1,2] }\n", true},
-		{"empty object", `{}`, true},
-		{"array", `[1]`, false},
-		{"null", `null`, false},
-		{"string", `"x"`, false},
-		{"empty", ``, false},
-		{"duplicate", `{"a":1,"a":2}`, false},
-		{"trailing", `{"a":1}{}`, false},
-		{"truncated", `{"a":`, false},
-		{"case differs is not duplicate", `{"a":1,"A":2}`, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := objectFields([]byte(tt.in))
-			if (err == nil) != tt.ok {
-				t.Fatalf("objectFields(%q) = %v, want ok=%v", tt.in, err, tt.ok)
-			}
-		})
-	}
-}
