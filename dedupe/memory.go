@@ -32,8 +32,32 @@ type MemoryConfig struct {
 	// MaxInFlight bounds how many claims are held at once; beyond it Claim
 	// returns an error wrapping ErrUnavailable. If 0, DefaultMaxInFlight.
 	MaxInFlight int
+	// Window is the replay window of the route the store serves: how long
+	// after an event was delivered a captured copy of it could still pass
+	// verification. A key evicted for room (not expired) younger than
+	// Window is counted in Stats.EvictedInWindow: a copy of it would now
+	// be delivered again. If 0, the window is unbounded (the provider
+	// signs no time): every eviction counts.
+	Window time.Duration
 	// Now returns the current time. If nil, time.Now.
 	Now func() time.Time
+}
+
+// Stats counts what a Memory store kept and what it had to forget.
+type Stats struct {
+	// Kept is the number of delivered keys remembered now.
+	Kept int
+	// Evicted counts delivered keys forgotten for room before they expired.
+	Evicted uint64
+	// EvictedInWindow counts the evicted keys that were still inside the
+	// replay window (MemoryConfig.Window): replays of those are delivered
+	// again. Any increase means Size is too small for the traffic.
+	EvictedInWindow uint64
+}
+
+// StatsReporter is an optional capability of a Store: counts for metrics.
+type StatsReporter interface {
+	Stats() Stats
 }
 
 // Memory is a Store for one instance, kept in process memory.
@@ -54,6 +78,7 @@ type MemoryConfig struct {
 // measured over 100000 keys). Two keys sharing a prefix, which would make one
 // look delivered, is a chance of about n²/2¹²⁹ for n keys kept.
 type Memory struct {
+	window      int64 // nanoseconds; at most ttl
 	ttl         int64 // nanoseconds
 	inFlightTTL int64 // nanoseconds
 	maxInFlight int
@@ -69,6 +94,8 @@ type Memory struct {
 	// sweepAt is when the earliest claim can expire: until then a full
 	// inflight map is not worth sweeping.
 	sweepAt int64
+	// evicted and evictedInWindow count keys dropped for room (Stats).
+	evicted, evictedInWindow uint64
 }
 
 type digest [16]byte
@@ -103,6 +130,9 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	if cfg.MaxInFlight < 0 {
 		errs = append(errs, errors.New("dedupe: MemoryConfig.MaxInFlight must not be negative"))
 	}
+	if cfg.Window < 0 {
+		errs = append(errs, errors.New("dedupe: MemoryConfig.Window must not be negative"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -121,7 +151,12 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	window := int64(cfg.Window)
+	if window == 0 || window > int64(cfg.TTL) {
+		window = int64(cfg.TTL)
+	}
 	return &Memory{
+		window:      window,
 		ttl:         int64(cfg.TTL),
 		inFlightTTL: int64(cfg.InFlightTTL),
 		maxInFlight: cfg.MaxInFlight,
@@ -201,8 +236,21 @@ func (m *Memory) Complete(ctx context.Context, key, token string, rec Record) er
 		m.lastRec = enc
 	}
 	m.delivered.expire(now)
-	m.delivered.add(d, now+m.ttl, enc)
+	if exp, ok := m.delivered.add(d, now+m.ttl, enc); ok {
+		// exp - ttl is when the evicted key was delivered.
+		m.evicted++
+		if now-(exp-m.ttl) < m.window {
+			m.evictedInWindow++
+		}
+	}
 	return nil
+}
+
+// Stats implements StatsReporter.
+func (m *Memory) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Stats{Kept: len(m.delivered.index), Evicted: m.evicted, EvictedInWindow: m.evictedInWindow}
 }
 
 // Release implements Store.
@@ -390,8 +438,9 @@ func (r *ring) dropTail(t int) {
 	r.n--
 }
 
-// add keeps key until exp with rec, dropping the oldest slot if full.
-func (r *ring) add(key digest, exp int64, rec string) {
+// add keeps key until exp with rec, dropping the oldest slot if full. It
+// returns the expiry of the live key it evicted for room, if any.
+func (r *ring) add(key digest, exp int64, rec string) (evictedExp int64, evicted bool) {
 	if old, ok := r.index[key]; ok {
 		// key is already kept (its slot expired out of order after the
 		// clock went back): the old slot stays in place, dead because the
@@ -403,13 +452,20 @@ func (r *ring) add(key digest, exp int64, rec string) {
 		if len(r.slots) < r.max {
 			r.grow()
 		} else {
-			r.dropTail(r.tail())
+			t := r.tail()
+			s := &r.slots[t]
+			// A dead slot (its key re-added later) is no eviction.
+			if i, ok := r.index[s.key]; ok && int(i) == t {
+				evictedExp, evicted = s.exp, true
+			}
+			r.dropTail(t)
 		}
 	}
 	r.slots[r.head] = slot{key: key, exp: exp, rec: rec}
 	r.index[key] = uint32(r.head)
 	r.head = (r.head + 1) % len(r.slots)
 	r.n++
+	return evictedExp, evicted
 }
 
 // grow doubles the slots (up to max), moving live slots in order to the
@@ -437,6 +493,7 @@ func (r *ring) grow() {
 }
 
 var (
-	_ Store  = (*Memory)(nil)
-	_ Waiter = (*Memory)(nil)
+	_ Store         = (*Memory)(nil)
+	_ Waiter        = (*Memory)(nil)
+	_ StatsReporter = (*Memory)(nil)
 )

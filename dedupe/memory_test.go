@@ -42,6 +42,7 @@ func TestNewMemory(t *testing.T) {
 		{"negative ttl", MemoryConfig{TTL: -time.Second}, "MemoryConfig.TTL"},
 		{"negative in-flight ttl", MemoryConfig{InFlightTTL: -time.Second}, "MemoryConfig.InFlightTTL"},
 		{"negative max in flight", MemoryConfig{MaxInFlight: -1}, "MemoryConfig.MaxInFlight"},
+		{"negative window", MemoryConfig{Window: -time.Second}, "MemoryConfig.Window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,5 +327,44 @@ func TestMemorySharesEqualRecords(t *testing.T) {
 	b, _ := m.delivered.get(digestOf("b"), m.clock())
 	if a != b || unsafe.StringData(a) != unsafe.StringData(b) {
 		t.Fatal("equal records are stored twice")
+	}
+}
+
+// Regression: one flood must be visible. Keys evicted for room while a
+// captured copy could still verify are counted apart from older ones.
+func TestMemoryCountsEvictionsInsideTheReplayWindow(t *testing.T) {
+	clock := newFakeClock()
+	m := newTestMemory(t, MemoryConfig{Size: 4, TTL: time.Hour, Window: 2 * time.Minute, Now: clock.Now})
+	for i := range 4 {
+		deliver(t, m, "old"+strconv.Itoa(i))
+	}
+	clock.Advance(5 * time.Minute) // the four are now outside the window
+	deliver(t, m, "a")              // evicts old0: outside the window
+	if got := m.Stats(); got.Evicted != 1 || got.EvictedInWindow != 0 || got.Kept != 4 {
+		t.Fatalf("after one eviction outside the window: %+v", got)
+	}
+	for i := range 4 { // evicts old1..old3, then a (delivered just now)
+		deliver(t, m, "b"+strconv.Itoa(i))
+	}
+	if got := m.Stats(); got.Evicted != 5 || got.EvictedInWindow != 1 {
+		t.Fatalf("after evicting a key inside the window: %+v (want 5 evicted, 1 in window)", got)
+	}
+	// Expiry is no eviction.
+	clock.Advance(2 * time.Hour)
+	deliver(t, m, "c")
+	if got := m.Stats(); got.Evicted != 5 || got.Kept != 1 {
+		t.Fatalf("expired keys counted as evicted: %+v", got)
+	}
+}
+
+func TestMemoryWindowZeroCountsEveryEviction(t *testing.T) {
+	clock := newFakeClock()
+	m := newTestMemory(t, MemoryConfig{Size: 2, TTL: time.Hour, Now: clock.Now})
+	deliver(t, m, "x")
+	clock.Advance(50 * time.Minute)
+	deliver(t, m, "y")
+	deliver(t, m, "z") // evicts x, 50 min old: still inside an unbounded window
+	if got := m.Stats(); got.Evicted != 1 || got.EvictedInWindow != 1 {
+		t.Fatalf("%+v", got)
 	}
 }

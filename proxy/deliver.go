@@ -57,7 +57,7 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 	}
 	defer unlock()
 
-	claim, err := h.claim(lctx, key)
+	claim, err := h.claim(lctx, r.Store, key)
 	if err != nil {
 		rep.StoreError = true
 		if h.onStoreError == OnStoreErrorReject {
@@ -89,7 +89,7 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 		res.outcome = OutcomeForwarded
 		if claim.State == dedupe.Claimed && err == nil {
 			rec := dedupe.Record{Status: a.status, ContentType: a.header.Get("Content-Type"), Body: a.body}
-			if cerr := h.store.Complete(storeCtx, key, claim.Token, rec); cerr != nil {
+			if cerr := r.Store.Complete(storeCtx, key, claim.Token, rec); cerr != nil {
 				rep.StoreError = true
 				h.log.Warn("dedupe store: marking delivered failed; a retry may be forwarded again",
 					"route", r.Name, "event_id", rep.EventID, "error", cerr.Error())
@@ -105,7 +105,7 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 			res.outcome = OutcomeAppRejected
 		}
 		if claim.State == dedupe.Claimed && err == nil {
-			if rerr := h.store.Release(storeCtx, key, claim.Token); rerr != nil && !errors.Is(rerr, dedupe.ErrNotOwner) {
+			if rerr := r.Store.Release(storeCtx, key, claim.Token); rerr != nil && !errors.Is(rerr, dedupe.ErrNotOwner) {
 				rep.StoreError = true
 				h.log.Warn("dedupe store: release failed; a retry waits for the claim to expire",
 					"route", r.Name, "event_id", rep.EventID, "error", rerr.Error())
@@ -131,22 +131,23 @@ func (h *Handler) busy(rep *Report) *result {
 // (on another instance, or a claim left by a crashed one) until ctx ends:
 // the outcome of that copy decides (delivered: duplicate; released: this
 // copy forwards).
-func (h *Handler) claim(ctx context.Context, key string) (dedupe.Result, error) {
+func (h *Handler) claim(ctx context.Context, store dedupe.Store, key string) (dedupe.Result, error) {
 	poll := 10 * time.Millisecond
+	downUntil := h.storeDownUntil[store]
 	for {
-		if h.now().UnixNano() < h.storeDownUntil.Load() {
+		if h.now().UnixNano() < downUntil.Load() {
 			return dedupe.Result{}, errStoreBackoff
 		}
 		cctx, ccancel := context.WithTimeout(ctx, claimTimeout)
-		res, err := h.store.Claim(cctx, key)
+		res, err := store.Claim(cctx, key)
 		ccancel()
 		if err != nil && ctx.Err() == nil {
-			h.storeDownUntil.Store(h.now().Add(storeBackoff).UnixNano())
+			downUntil.Store(h.now().Add(storeBackoff).UnixNano())
 		}
 		if err != nil || res.State != dedupe.InFlight {
 			return res, err
 		}
-		if w, ok := h.store.(dedupe.Waiter); ok {
+		if w, ok := store.(dedupe.Waiter); ok {
 			if w.Wait(ctx, key) != nil {
 				return res, nil
 			}

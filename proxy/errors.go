@@ -26,6 +26,7 @@ const (
 	ReasonForbidden          = "forbidden_source"
 	ReasonTooLarge           = "body_too_large"
 	ReasonBadBody            = "unreadable_body"
+	ReasonMalformedQuery     = "malformed_query"
 	ReasonMissingSignature   = "missing_signature"
 	ReasonUnknownKey         = "unknown_key"
 	ReasonSignatureMismatch  = "signature_mismatch"

@@ -119,8 +119,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 
 	h := out.Header
+	resign := st.route.Forward.SigningKey != nil
 	for k := range h {
-		if strings.HasPrefix(http.CanonicalHeaderKey(k), HeaderPrefix) {
+		if droppedIncoming(k, resign) {
 			delete(h, k)
 		}
 	}
@@ -147,10 +148,8 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 	if key := st.route.Forward.SigningKey; key != nil {
 		// hookguard's signature replaces the sender's Standard Webhooks
-		// headers (both spellings), so the app sees one signature.
-		for _, k := range []string{"Svix-Id", "Svix-Timestamp", "Svix-Signature", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"} {
-			h.Del(k)
-		}
+		// headers (every webhook-* and svix-* was dropped above), so the
+		// app sees one signature.
 		id := eventID(ev)
 		h.Set(verify.HeaderWebhookID, id)
 		h.Set(verify.HeaderWebhookTimestamp, strconv.FormatInt(st.now.Unix(), 10))
@@ -165,6 +164,26 @@ var signatureHeaders = []string{
 	"Sign",                                // tencent-trtc
 	"X-ApplicationSignature",              // liveswitch
 	"Webhook-Signature", "Svix-Signature", // standard-webhooks
+}
+
+// droppedIncoming reports whether an incoming header named name is removed
+// before forwarding:
+//   - any name with "_": CGI, WSGI, Rack and PHP read "_" as "-", so
+//     X_Hookguard_Key_Id or X_Forwarded_For would merge with the header
+//     hookguard sets (nginx drops them by default too);
+//   - X-Hookguard-*, in any letter case: hookguard owns those names;
+//   - on a re-signing route, every webhook-* and svix-* header, so the app
+//     sees only hookguard's signature.
+func droppedIncoming(name string, resign bool) bool {
+	if strings.IndexByte(name, '_') >= 0 {
+		return true
+	}
+	return hasPrefixFold(name, HeaderPrefix) ||
+		(resign && (hasPrefixFold(name, "Webhook-") || hasPrefixFold(name, "Svix-")))
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // eventID is the provider's event id, or the derived dedupe key when the
@@ -203,10 +222,23 @@ func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *v
 	ctx = context.WithValue(ctx, forwardStateKey{}, st)
 
 	out := in.Clone(ctx)
-	out.Body = io.NopCloser(bytes.NewReader(body))
+	// The body is buffered: it goes out with Content-Length, never chunked
+	// (several app servers answer 411 to chunked requests), and the
+	// sender's trailers are dropped (they would arrive after the
+	// verification and could carry any header).
+	out.TransferEncoding = nil
+	out.Trailer = nil
 	out.ContentLength = int64(len(body))
 	out.Header.Del("Content-Length")
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	if len(body) == 0 {
+		// A zero ContentLength with a non-nil Body means "unknown" to the
+		// Transport, which would send it chunked.
+		out.Body = http.NoBody
+		out.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+	} else {
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
 
 	rec := &recorder{header: make(http.Header)}
 	h.rp.ServeHTTP(rec, out)

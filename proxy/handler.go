@@ -33,7 +33,8 @@ const (
 type Config struct {
 	// Routes to serve. At least one; paths must be unique.
 	Routes []Route
-	// Store deduplicates events. Required.
+	// Store deduplicates the events of routes without a Store of their
+	// own. Required unless every route has one.
 	Store dedupe.Store
 	// OnStoreError is OnStoreErrorForward (zero value) or OnStoreErrorReject.
 	OnStoreError string
@@ -57,7 +58,6 @@ type Config struct {
 // Handler serves webhook routes. Create it with New.
 type Handler struct {
 	routes       map[string]*Route
-	store        dedupe.Store
 	onStoreError string
 	trusted      []netip.Prefix
 	log          *slog.Logger
@@ -67,17 +67,14 @@ type Handler struct {
 	rp           *httputil.ReverseProxy
 	// locks serializes concurrent copies of one event on this instance.
 	locks keyLocks
-	// storeDownUntil (Unix ns) skips the store after it failed.
-	storeDownUntil atomic.Int64
+	// storeDownUntil (Unix ns), per store, skips a store after it failed.
+	storeDownUntil map[dedupe.Store]*atomic.Int64
 }
 
 // New validates cfg and returns a Handler.
 func New(cfg Config) (*Handler, error) {
 	if len(cfg.Routes) == 0 {
 		return nil, fmt.Errorf("%w: no routes", ErrInvalidRoute)
-	}
-	if cfg.Store == nil {
-		return nil, errors.New("proxy: no dedupe store")
 	}
 	switch cfg.OnStoreError {
 	case "":
@@ -87,14 +84,14 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("proxy: on_store_error %q (want %s or %s)", cfg.OnStoreError, OnStoreErrorForward, OnStoreErrorReject)
 	}
 	h := &Handler{
-		routes:       make(map[string]*Route, len(cfg.Routes)),
-		store:        cfg.Store,
-		onStoreError: cfg.OnStoreError,
-		trusted:      cfg.TrustedProxies,
-		log:          cfg.Logger,
-		now:          cfg.Now,
-		obs:          cfg.Observer,
-		inFlightWait: cfg.InFlightWait,
+		routes:         make(map[string]*Route, len(cfg.Routes)),
+		onStoreError:   cfg.OnStoreError,
+		trusted:        cfg.TrustedProxies,
+		log:            cfg.Logger,
+		now:            cfg.Now,
+		obs:            cfg.Observer,
+		inFlightWait:   cfg.InFlightWait,
+		storeDownUntil: make(map[dedupe.Store]*atomic.Int64),
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -110,6 +107,15 @@ func New(cfg Config) (*Handler, error) {
 			return nil, err
 		}
 		r := cfg.Routes[i].withDefaults()
+		if r.Store == nil {
+			r.Store = cfg.Store
+		}
+		if r.Store == nil {
+			return nil, fmt.Errorf("proxy: route %s: no dedupe store", r.Path)
+		}
+		if h.storeDownUntil[r.Store] == nil {
+			h.storeDownUntil[r.Store] = new(atomic.Int64)
+		}
 		if _, dup := h.routes[r.Path]; dup {
 			return nil, fmt.Errorf("%w: path %s used twice", ErrInvalidRoute, r.Path)
 		}
@@ -185,8 +191,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.reject(w, &rep, http.StatusBadRequest, ReasonBadBody, err)
 		return
 	}
+	query, err := strictQuery(req.URL.RawQuery, route.reservedQuery)
+	if err != nil {
+		h.reject(w, &rep, http.StatusBadRequest, ReasonMalformedQuery, err)
+		return
+	}
 	vstart := h.now()
-	events, err := route.Verifier.Verify(&verify.Request{Header: req.Header, Query: req.URL.Query(), Body: body})
+	events, err := route.Verifier.Verify(&verify.Request{Header: req.Header, Query: query, Body: body})
 	rep.Verify = h.now().Sub(vstart)
 	if err != nil {
 		status, reason := verifyStatus(err)

@@ -41,10 +41,16 @@ type recordingApp struct {
 }
 
 type receivedReq struct {
-	header http.Header
-	query  url.Values
-	path   string
-	body   []byte
+	header   http.Header
+	query    url.Values
+	rawQuery string
+	path     string
+	body     []byte
+	// trailer, transferEncoding and contentLength show how the body was
+	// framed on the wire to the app.
+	trailer          http.Header
+	transferEncoding []string
+	contentLength    int64
 }
 
 func newRecordingApp(t *testing.T) *recordingApp {
@@ -61,7 +67,8 @@ func (a *recordingApp) handler() http.Handler {
 		}
 		body, _ := io.ReadAll(r.Body)
 		a.mu.Lock()
-		a.received = append(a.received, &receivedReq{header: r.Header.Clone(), query: r.URL.Query(), path: r.URL.Path, body: body})
+		a.received = append(a.received, &receivedReq{header: r.Header.Clone(), query: r.URL.Query(), rawQuery: r.URL.RawQuery,
+			path: r.URL.Path, body: body, trailer: r.Trailer.Clone(), transferEncoding: r.TransferEncoding, contentLength: r.ContentLength})
 		a.mu.Unlock()
 		status := int(a.status.Load())
 		if status == 0 {

@@ -19,6 +19,7 @@ type Metrics struct {
 	upstream    *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 	inFlight    prometheus.Gauge
+	stores      *storeCollector
 }
 
 // NewMetrics returns Metrics registered in a new registry, with the Go and
@@ -52,8 +53,9 @@ func NewMetrics() *Metrics {
 			Name: "hookguard_forwards_in_flight",
 			Help: "Events being forwarded to an app right now.",
 		}),
+		stores: newStoreCollector(),
 	}
-	m.reg.MustRegister(m.webhooks, m.verifyDur, m.totalDur, m.upstream, m.storeErrors, m.inFlight,
+	m.reg.MustRegister(m.webhooks, m.verifyDur, m.totalDur, m.upstream, m.storeErrors, m.inFlight, m.stores,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

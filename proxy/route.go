@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookguard/hookguard/dedupe"
 	"github.com/hookguard/hookguard/verify"
 )
 
@@ -43,6 +44,14 @@ type Route struct {
 	AllowCIDRs []netip.Prefix
 	// Forward says how verified events are sent to the app.
 	Forward Forward
+	// Store deduplicates this route's events. Nil: Config.Store. A route
+	// with a bounded store of its own cannot have its records pushed out
+	// by a flood on another route.
+	Store dedupe.Store
+
+	// reservedQuery holds the lower-cased names of the upstream URL's
+	// query, which a sender may not set.
+	reservedQuery map[string]struct{}
 }
 
 // Forward configures what the app receives.
@@ -109,6 +118,7 @@ func (r *Route) withDefaults() Route {
 	if c.Forward.Format == "" {
 		c.Forward.Format = FormatOriginal
 	}
+	c.reservedQuery = queryNames(c.Upstream.RawQuery)
 	return c
 }
 

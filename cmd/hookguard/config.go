@@ -59,6 +59,9 @@ type routeConfig struct {
 	Timeout    duration              `yaml:"timeout"`
 	AllowCIDRs []string              `yaml:"allow_cidrs"`
 	Forward    *forwardConfig        `yaml:"forward"`
+	// DedupeSize bounds the keys this route's memory store remembers.
+	// 0: dedupe.size.
+	DedupeSize int `yaml:"dedupe_size"`
 }
 
 type forwardConfig struct {

@@ -63,7 +63,7 @@ func newServeFlagSet(name string, out io.Writer) (*pflag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.forwardKey, "forward-secret", "", "whsec_ secret (env:NAME or file:/path) to sign forwarded requests with Standard Webhooks headers")
 	fs.StringVar(&f.forwardFmt, "forward-format", "", "original (default) or cloudevents")
 	fs.StringVar(&f.dedupeStore, "dedupe-store", "", "memory (default) or redis")
-	fs.IntVar(&f.dedupeSize, "dedupe-size", 0, "events remembered by the memory store (default 100000)")
+	fs.IntVar(&f.dedupeSize, "dedupe-size", 0, "events remembered per route by the memory store (default 100000)")
 	fs.DurationVar(&f.dedupeTTL, "dedupe-ttl", 0, "how long a delivered event is remembered (default 1h)")
 	fs.StringVar(&f.redisURL, "redis-url", "", "redis://host:port/db for --dedupe-store redis")
 	fs.StringVar(&f.onStoreError, "on-store-error", "", "forward (default) or reject when the dedupe store is unreachable")

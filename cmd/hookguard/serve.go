@@ -108,7 +108,7 @@ func newRuntime(cfg *fileConfig, e env, logger *slog.Logger) (*runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, closer, err := buildStore(cfg, e)
+	store, closer, err := buildStores(cfg, routes, e)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +130,7 @@ func newRuntime(cfg *fileConfig, e env, logger *slog.Logger) (*runtime, error) {
 		closer.Close()
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
+	rt.metrics.WatchStores(rt.handler.Routes())
 	if cfg.TLS != nil {
 		tc := proxy.TLSConfig{
 			HTTPSListen: rt.listenAddr(),

@@ -92,6 +92,9 @@ func buildRoute(rc routeConfig, e env) (proxy.Route, error) {
 	if err != nil || up.Host == "" || (up.Scheme != "http" && up.Scheme != "https") {
 		return r, fmt.Errorf("upstream: %q is not an absolute http:// or https:// URL", rc.Upstream)
 	}
+	if rc.DedupeSize < 0 {
+		return r, errors.New("dedupe_size: must not be negative")
+	}
 	if len(rc.Secrets) == 0 {
 		return r, errors.New("secrets: at least one key id with a secret is needed")
 	}
@@ -149,8 +152,28 @@ func buildRoute(rc routeConfig, e env) (proxy.Route, error) {
 	return r, nil
 }
 
-// buildStore opens the dedupe store the config names.
-func buildStore(cfg *fileConfig, e env) (dedupe.Store, io.Closer, error) {
+// replayWindower is implemented by verifiers that know how long a captured
+// request of theirs keeps verifying.
+type replayWindower interface {
+	ReplayWindow() time.Duration
+}
+
+// closers closes several stores.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// buildStores opens the dedupe stores the config names: one Redis store
+// shared by every route (returned), or a bounded memory store of each
+// route's own (set on routes, so that a flood on one route cannot push
+// out another's records). routes are in the order of cfg.Routes.
+func buildStores(cfg *fileConfig, routes []proxy.Route, e env) (dedupe.Store, io.Closer, error) {
 	dc := cfg.Dedupe
 	if dc == nil {
 		dc = &dedupeConfig{}
@@ -160,17 +183,37 @@ func buildStore(cfg *fileConfig, e env) (dedupe.Store, io.Closer, error) {
 		if dc.RedisURL != "" {
 			return nil, nil, fmt.Errorf("%w: dedupe.redis_url is set but dedupe.store is not redis", errConfig)
 		}
-		m, err := dedupe.NewMemory(dedupe.MemoryConfig{Size: dc.Size, TTL: time.Duration(dc.TTL), InFlightTTL: time.Duration(dc.InFlightTTL), Now: e.now})
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: dedupe: %w", errConfig, err)
+		var cs closers
+		for i := range routes {
+			size := dc.Size
+			if n := cfg.Routes[i].DedupeSize; n != 0 {
+				size = n
+			}
+			var window time.Duration
+			if rw, ok := routes[i].Verifier.(replayWindower); ok {
+				window = rw.ReplayWindow()
+			}
+			m, err := dedupe.NewMemory(dedupe.MemoryConfig{Size: size, TTL: time.Duration(dc.TTL),
+				InFlightTTL: time.Duration(dc.InFlightTTL), Window: window, Now: e.now})
+			if err != nil {
+				cs.Close()
+				return nil, nil, fmt.Errorf("%w: dedupe (route %s): %w", errConfig, routes[i].Path, err)
+			}
+			routes[i].Store = m
+			cs = append(cs, m)
 		}
-		return m, m, nil
+		return nil, cs, nil
 	case "redis":
 		if dc.RedisURL == "" {
 			return nil, nil, fmt.Errorf("%w: dedupe.redis_url: required with store: redis", errConfig)
 		}
 		if dc.Size != 0 {
 			return nil, nil, fmt.Errorf("%w: dedupe.size applies to the memory store only", errConfig)
+		}
+		for i, rc := range cfg.Routes {
+			if rc.DedupeSize != 0 {
+				return nil, nil, fmt.Errorf("%w: routes[%d] (%s): dedupe_size applies to the memory store only", errConfig, i, rc.Path)
+			}
 		}
 		r, err := dedupe.NewRedis(dedupe.RedisConfig{URL: dc.RedisURL, TTL: time.Duration(dc.TTL), InFlightTTL: time.Duration(dc.InFlightTTL)})
 		if err != nil {
