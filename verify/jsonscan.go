@@ -12,36 +12,61 @@ import (
 
 // Helpers shared by the verifiers for reading untrusted JSON bodies.
 
+// MaxJSONDepth is the deepest nesting of objects and arrays accepted in a
+// body: the top-level object is depth 1. Provider events nest a handful of
+// levels; a deeper body is refused as ErrMalformedBody rather than walked.
+const MaxJSONDepth = 64
+
 var (
 	errNotObject    = errors.New("not a JSON object")
 	errDuplicateKey = errors.New("duplicate member name")
 	errTrailingData = errors.New("data after the JSON value")
 	errInvalidUTF8  = errors.New("invalid UTF-8")
+	errTooDeep      = fmt.Errorf("JSON nested deeper than %d levels", MaxJSONDepth)
 )
 
 // objectFields parses b as exactly one JSON object and returns its members by
 // their exact (case-sensitive) names. It rejects any other JSON value,
-// duplicate member names (parsers disagree on which one wins) and trailing
+// invalid UTF-8, duplicate member names in any object at any depth (parsers
+// disagree on which one wins), nesting deeper than MaxJSONDepth and trailing
 // data, so that what a verifier reads is what the app will read.
 //
-// b is validated by json.Valid first (no allocation); the members are then
-// cut out by a scanner that can rely on that validity.
+// b is validated by json.Valid first (no allocation), then walked once by
+// checkJSON; the members are then cut out by a scanner that can rely on
+// that validity.
 func objectFields(b []byte) (map[string]json.RawMessage, error) {
+	if err := validJSON(b); err != nil {
+		return nil, err
+	}
+	return cutMembers(b)
+}
+
+// validJSON reports why b is not exactly one valid JSON value in UTF-8,
+// without duplicate member names at any depth and nested at most
+// MaxJSONDepth levels; nil when it is.
+func validJSON(b []byte) error {
 	if !utf8.Valid(b) {
 		// encoding/json would turn every invalid byte into U+FFFD, so
 		// distinct ids could share one dedupe key; the app's parser may
 		// differ again. LiveKit's own receiver refuses such bodies too.
-		return nil, errInvalidUTF8
+		return errInvalidUTF8
 	}
 	if !json.Valid(b) {
 		var v any
 		if err := json.Unmarshal(b, &v); err != nil {
-			return nil, err
+			return err
 		}
-		return nil, errTrailingData
+		return errTrailingData
 	}
+	return checkJSON(b)
+}
+
+// cutMembers returns the members of the JSON object b, which must be a
+// complete value that validJSON accepted (on its own or as part of a
+// larger document): it does not validate b again.
+func cutMembers(b []byte) (map[string]json.RawMessage, error) {
 	i := skipSpace(b, 0)
-	if b[i] != '{' {
+	if i >= len(b) || b[i] != '{' {
 		return nil, errNotObject
 	}
 	m := make(map[string]json.RawMessage, 8)
@@ -68,6 +93,84 @@ func objectFields(b []byte) (map[string]json.RawMessage, error) {
 		}
 		i = skipSpace(b, i+1) // the ','
 	}
+}
+
+// checkJSON walks b, which json.Valid accepted, once and without recursion,
+// refusing a member name repeated in one object (compared after decoding
+// escapes, as encoding/json does) and nesting deeper than MaxJSONDepth.
+//
+// The names of the open objects are kept on one stack; an object with many
+// members switches to a map, so that the check stays linear in len(b).
+func checkJSON(b []byte) error {
+	type frame struct {
+		object bool
+		start  int                 // its first name in names
+		set    map[string]struct{} // its names, once it has many
+	}
+	const linearMax = 16 // members compared pairwise before a map is built
+	var (
+		frames  [MaxJSONDepth]frame
+		depth   int
+		nameBuf [32][]byte
+		names   = nameBuf[:0]
+	)
+	for i := 0; i < len(b); {
+		switch b[i] {
+		case '{', '[':
+			if depth == MaxJSONDepth {
+				return errTooDeep
+			}
+			frames[depth] = frame{object: b[i] == '{', start: len(names)}
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			names = names[:frames[depth].start]
+			frames[depth].set = nil
+			i++
+		case '"':
+			end := skipString(b, i)
+			j := skipSpace(b, end)
+			if depth == 0 || !frames[depth-1].object || j >= len(b) || b[j] != ':' {
+				i = end // a string value
+				continue
+			}
+			name := b[i+1 : end-1]
+			if bytes.IndexByte(name, '\\') >= 0 {
+				s, err := jsonString(b[i:end])
+				if err != nil {
+					return err
+				}
+				name = []byte(s)
+			}
+			f := &frames[depth-1]
+			switch {
+			case f.set != nil:
+				if _, dup := f.set[string(name)]; dup {
+					return fmt.Errorf("%w %s", errDuplicateKey, quoteID(string(name)))
+				}
+				f.set[string(name)] = struct{}{}
+			default:
+				for _, n := range names[f.start:] {
+					if bytes.Equal(n, name) {
+						return fmt.Errorf("%w %s", errDuplicateKey, quoteID(string(name)))
+					}
+				}
+				names = append(names, name)
+				if len(names)-f.start > linearMax {
+					f.set = make(map[string]struct{}, 2*linearMax)
+					for _, n := range names[f.start:] {
+						f.set[string(n)] = struct{}{}
+					}
+					names = names[:f.start]
+				}
+			}
+			i = j + 1
+		default:
+			i++
+		}
+	}
+	return nil
 }
 
 // The scanners below walk JSON that json.Valid accepted.

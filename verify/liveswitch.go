@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -162,7 +161,8 @@ func parseLiveSwitch(body []byte) ([]liveSwitchItem, string, error) {
 	for i, raw := range raws {
 		fields := single
 		if fields == nil {
-			if fields, err = objectFields(raw); err != nil {
+			// A batch item: checked with the whole body by splitBatch.
+			if fields, err = cutMembers(raw); err != nil {
 				return nil, "", err
 			}
 		}
@@ -190,7 +190,7 @@ func liveSwitchAppID(fields map[string]json.RawMessage) (string, error) {
 		if isNull(raw) {
 			continue
 		}
-		sub, err := objectFields(raw)
+		sub, err := cutMembers(raw) // checked with the whole body
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", part, err)
 		}
@@ -230,22 +230,22 @@ func splitBatch(body []byte) (events []json.RawMessage, single map[string]json.R
 	if !ok {
 		return []json.RawMessage{body}, fields, false, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+	// The whole body passed objectFields: raw is valid JSON to walk.
+	if raw[0] != '[' {
 		return nil, nil, true, errors.New("batch is not a JSON array")
 	}
-	for dec.More() {
+	for i := skipSpace(raw, 1); raw[i] != ']'; {
 		if len(events) == MaxLiveSwitchBatch {
 			return nil, nil, true, fmt.Errorf("batch holds more than %d events", MaxLiveSwitchBatch)
 		}
-		var item json.RawMessage
-		if err := dec.Decode(&item); err != nil {
-			return nil, nil, true, err
-		}
-		if item[0] != '{' {
+		end := skipValue(raw, i)
+		if raw[i] != '{' {
 			return nil, nil, true, fmt.Errorf("batch item %d is not a JSON object", len(events))
 		}
-		events = append(events, item)
+		events = append(events, json.RawMessage(raw[i:end]))
+		if i = skipSpace(raw, end); raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
 	}
 	if len(events) == 0 {
 		return nil, nil, true, errors.New("empty batch")

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -120,9 +121,17 @@ func (v *Standard) Verify(r *Request) ([]Event, error) {
 		return nil, fmt.Errorf("standard-webhooks: %w: timestamp %d", ErrStale, ts)
 	}
 
+	// The body may be anything, but a JSON body must be as unambiguous as
+	// every other provider's: UTF-8, no duplicate member names at any
+	// depth, at most MaxJSONDepth levels.
 	var typ string
-	if fields, err := objectFields(r.Body); err == nil {
-		typ, _ = fieldString(fields, "type")
+	if json.Valid(r.Body) {
+		if err := validJSON(r.Body); err != nil {
+			return nil, fmt.Errorf("standard-webhooks: %w: %w", ErrMalformedBody, err)
+		}
+		if fields, err := cutMembers(r.Body); err == nil {
+			typ, _ = fieldString(fields, "type")
+		}
 	}
 	return []Event{{
 		Provider: ProviderStandardWebhooks,
