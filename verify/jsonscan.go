@@ -271,26 +271,45 @@ func fieldInt(m map[string]json.RawMessage, name string) (n int64, ok bool, err 
 	}
 	s := string(raw)
 	if raw[0] == '"' {
-		if s, err = jsonString(raw); err != nil {
+		// The digits of a JSON integer, as protojson writes them: no "+",
+		// no spaces, no exponent (strconv alone would take "+5").
+		if s, err = jsonString(raw); err != nil || !intLiteral(s) {
 			return 0, false, fmt.Errorf("field %q is not an integer", name)
 		}
 	}
-	n, err = strconv.ParseInt(s, 10, 64)
+	n, err = strconv.ParseInt(s, 10, 64) // refuses what overflows an int64
 	if err != nil {
 		return 0, false, fmt.Errorf("field %q is not an integer", name)
 	}
 	return n, true, nil
 }
 
+// intLiteral reports whether s is an optional '-' followed by ASCII digits.
+func intLiteral(s string) bool {
+	if len(s) > 0 && s[0] == '-' {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // fieldTime reads an integer timestamp member in the given unit (time.Second
-// or time.Millisecond). The zero time is returned when it is absent.
+// or time.Millisecond). The zero time is returned when it is absent; a time
+// outside the range of signedTime is an error.
 func fieldTime(m map[string]json.RawMessage, name string, unit time.Duration) (t time.Time, ok bool, err error) {
 	n, ok, err := fieldInt(m, name)
 	if err != nil || !ok {
 		return time.Time{}, ok, err
 	}
-	if unit == time.Millisecond {
-		return time.UnixMilli(n).UTC(), true, nil
+	if t, err = signedTime(n, unit); err != nil {
+		return time.Time{}, false, fmt.Errorf("field %q: %w", name, err)
 	}
-	return time.Unix(n, 0).UTC(), true, nil
+	return t, true, nil
 }

@@ -239,6 +239,14 @@ func TestLiveKitBody(t *testing.T) {
 		{"id not a string", `{"id":5}`, Event{}, ErrMalformedBody},
 		{"createdAt not a number", `{"createdAt":"yesterday"}`, Event{}, ErrMalformedBody},
 		{"duplicate id", `{"id":"a","id":"b"}`, Event{}, ErrMalformedBody},
+		{"createdAt in milliseconds", `{"id":"EV_1","createdAt":"1795344706000"}`, Event{}, ErrMalformedBody},
+		{"createdAt in the year 2400", `{"id":"EV_1","createdAt":13569465600}`, Event{}, ErrMalformedBody},
+		{"createdAt max int64", `{"id":"EV_1","createdAt":"9223372036854775807"}`, Event{}, ErrMalformedBody},
+		{"createdAt overflows int64", `{"id":"EV_1","createdAt":"9223372036854775808"}`, Event{}, ErrMalformedBody},
+		{"createdAt negative", `{"id":"EV_1","createdAt":"-1795344706"}`, Event{}, ErrMalformedBody},
+		{"createdAt with a plus sign", `{"id":"EV_1","createdAt":"+1795344706"}`, Event{}, ErrMalformedBody},
+		{"createdAt with spaces", `{"id":"EV_1","createdAt":" 1795344706"}`, Event{}, ErrMalformedBody},
+		{"createdAt fractional", `{"id":"EV_1","createdAt":1795344706.5}`, Event{}, ErrMalformedBody},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -104,6 +104,10 @@ func (v *Standard) Verify(r *Request) ([]Event, error) {
 	if !ok {
 		return nil, fmt.Errorf("standard-webhooks: %w: %s is not a Unix time", ErrMalformedSignature, names[1])
 	}
+	at, err := signedTime(ts, time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("standard-webhooks: %w: %s: %w", ErrMalformedSignature, names[1], err)
+	}
 	sigs := parseStandardSignatures(sigHeader)
 	if len(sigs) == 0 {
 		return nil, fmt.Errorf("standard-webhooks: %w: no v1 signature", ErrMalformedSignature)
@@ -112,7 +116,6 @@ func (v *Standard) Verify(r *Request) ([]Event, error) {
 	if !ok {
 		return nil, fmt.Errorf("standard-webhooks: %w", ErrSignatureMismatch)
 	}
-	at := time.Unix(ts, 0).UTC()
 	tol := v.Tolerance
 	if tol <= 0 {
 		tol = defaultStandardTolerance

@@ -71,6 +71,10 @@ func (v *Tencent) Verify(r *Request) ([]Event, error) {
 	if !ok {
 		return nil, fmt.Errorf("tencent: %w: RequestTime is not a Unix time", ErrMalformedSignature)
 	}
+	sent, err := signedTime(ts, time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("tencent: %w: RequestTime: %w", ErrMalformedSignature, err)
+	}
 	got, err := hex.DecodeString(sign)
 	if err != nil || len(got) != sha256.Size {
 		return nil, fmt.Errorf("tencent: %w: Sign is not a hex SHA-256", ErrMalformedSignature)
@@ -82,7 +86,7 @@ func (v *Tencent) Verify(r *Request) ([]Event, error) {
 	if tol <= 0 {
 		tol = defaultTencentTolerance
 	}
-	if !within(time.Unix(ts, 0), nowFunc(v.Now), tol) {
+	if !within(sent, nowFunc(v.Now), tol) {
 		return nil, fmt.Errorf("tencent: %w: RequestTime %d", ErrStale, ts)
 	}
 

@@ -122,6 +122,10 @@ func TestTencentRejects(t *testing.T) {
 		{"body not JSON", app + rt + "&Sign=" + tencentSign, `ActionStatus=OK`, tencentT0, ErrMalformedBody},
 		{"body a JSON array", app + rt + "&Sign=" + tencentSign, `[{}]`, tencentT0, ErrMalformedBody},
 		{"EventTime not a number", app + rt + "&Sign=" + tencentSign, `{"EventTime":"soon"}`, tencentT0, ErrMalformedBody},
+		{"EventTime in seconds", app + rt + "&Sign=" + tencentSign, `{"EventTime":1669872112}`, tencentT0, ErrMalformedBody},
+		{"EventTime in the year 2400", app + rt + "&Sign=" + tencentSign, `{"EventTime":13569465600000}`, tencentT0, ErrMalformedBody},
+		{"EventTime min int64", app + rt + "&Sign=" + tencentSign, `{"EventTime":-9223372036854775808}`, tencentT0, ErrMalformedBody},
+		{"RequestTime in milliseconds", app + "&RequestTime=1669872112000&Sign=" + SignTencent(tencentToken, 1669872112000), tencentBody, tencentT0, ErrMalformedSignature},
 		{"CallbackCommand not a string", app + rt + "&Sign=" + tencentSign, `{"CallbackCommand":1}`, tencentT0, ErrMalformedBody},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,13 @@
 // provider also has its own type with a validated constructor (LiveKit,
 // Tencent, TRTC, LiveSwitch, Standard) and a Sign function that produces
 // what the provider sends, for tests and for senders.
+//
+// Signed times are accepted only between 2000-01-01 and 2200-01-01 UTC, in
+// the field's own unit (seconds or milliseconds): a time outside that range
+// is refused as ErrMalformedSignature when it is a header or query value
+// (Tencent RequestTime, webhook-timestamp) and as ErrMalformedBody when it
+// is inside the body (TRTC CallbackTs, LiveSwitch timestamp, LiveKit
+// createdAt, Tencent EventTime), whether or not freshness is checked.
 package verify
 
 import (
@@ -110,15 +117,6 @@ func nowFunc(now func() time.Time) time.Time {
 		return time.Now()
 	}
 	return now()
-}
-
-// within reports whether t lies within tol of now, in either direction.
-func within(t, now time.Time, tol time.Duration) bool {
-	d := now.Sub(t)
-	if d < 0 {
-		d = -d
-	}
-	return d <= tol
 }
 
 // Validate reports whether k can be used by a verifier: at least one key id,
