@@ -9,13 +9,16 @@ import (
 	"errors"
 )
 
-// State is the outcome of a Claim.
+// State is the outcome of a Claim. The zero value is no outcome: a Result
+// returned with an error has it.
 type State int
 
 const (
+	// Invalid is the zero State: no claim was made.
+	Invalid State = iota
 	// Claimed: the key was free and now belongs to the caller, who must call
 	// Complete or Release with the returned token.
-	Claimed State = iota
+	Claimed
 	// Delivered: the event was already delivered; Result.Record holds what
 	// the app answered, when it was kept.
 	Delivered
@@ -32,7 +35,7 @@ func (s State) String() string {
 	case InFlight:
 		return "in_flight"
 	}
-	return "unknown"
+	return "invalid"
 }
 
 // Record is what the app answered when it accepted an event, kept so that a

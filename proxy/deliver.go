@@ -57,16 +57,16 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 	}
 	defer unlock()
 
-	claim, err := h.claim(lctx, r.Store, key)
-	if err != nil {
+	claim, claimErr := h.claim(lctx, r.Store, key)
+	if claimErr != nil {
 		rep.StoreError = true
 		if h.onStoreError == OnStoreErrorReject {
-			return h.finish(&rep, err, &result{outcome: OutcomeRejected, status: http.StatusServiceUnavailable,
-				header: retryAfter(), body: []byte("hookguard: dedupe store unavailable\n")}, ReasonStoreError, 0)
+			return h.failed(&rep, OutcomeRejected, refusal(http.StatusServiceUnavailable, ReasonStoreError, claimErr),
+				"dedupe store unavailable")
 		}
-		// At-least-once: forward without a claim.
+		// At-least-once: forward without a claim (claim.State is Invalid).
 		h.log.Warn("dedupe store unavailable; forwarding without dedupe",
-			"route", r.Name, "event_id", rep.EventID, "error", err.Error())
+			"route", r.Name, "event_id", rep.EventID, "error", claimErr.Error())
 	}
 	switch claim.State {
 	case dedupe.Delivered:
@@ -74,57 +74,72 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 	case dedupe.InFlight:
 		return h.busy(&rep)
 	}
+	// Only a claim made now is completed or released below.
+	owned := claim.State == dedupe.Claimed
 
 	if fo, ok := h.obs.(InFlightObserver); ok {
 		fo.InFlight(1)
 		defer fo.InFlight(-1)
 	}
 	a := h.forward(req.Context(), req, r, ev, split)
-	res := &result{status: a.status, header: a.header, body: a.body}
 	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), storeTimeout)
 	defer cancel()
-	var reason string
-	switch {
-	case a.ok():
+	if a.err != nil {
+		h.release(storeCtx, r, key, claim.Token, owned, &rep)
+		return h.failed(&rep, OutcomeUpstreamError, a.err, "")
+	}
+	res := &result{outcome: OutcomeAppRejected, status: a.status, header: a.header, body: a.body}
+	if a.ok() {
 		res.outcome = OutcomeForwarded
-		if claim.State == dedupe.Claimed && err == nil {
+		if owned {
 			rec := dedupe.Record{Status: a.status, ContentType: a.header.Get("Content-Type"), Body: a.body}
-			if cerr := r.Store.Complete(storeCtx, key, claim.Token, rec); cerr != nil {
+			if err := r.Store.Complete(storeCtx, key, claim.Token, rec); err != nil {
 				rep.StoreError = true
 				h.log.Warn("dedupe store: marking delivered failed; a retry may be forwarded again",
-					"route", r.Name, "event_id", rep.EventID, "error", cerr.Error())
+					"route", r.Name, "event_id", rep.EventID, "error", err.Error())
 			}
 		}
-	default:
-		if a.err != nil {
-			res.outcome = OutcomeUpstreamError
-			res.status, reason = upstreamStatus(a.err)
-			res.header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
-			res.body = []byte("hookguard: " + reason + "\n")
-		} else {
-			res.outcome = OutcomeAppRejected
-		}
-		if claim.State == dedupe.Claimed && err == nil {
-			if rerr := r.Store.Release(storeCtx, key, claim.Token); rerr != nil && !errors.Is(rerr, dedupe.ErrNotOwner) {
-				rep.StoreError = true
-				h.log.Warn("dedupe store: release failed; a retry waits for the claim to expire",
-					"route", r.Name, "event_id", rep.EventID, "error", rerr.Error())
-			}
-		}
+	} else {
+		h.release(storeCtx, r, key, claim.Token, owned, &rep)
 	}
-	upstream := 0
-	if a.err == nil {
-		upstream = a.status
+	return h.finish(&rep, nil, res, "", a.status)
+}
+
+// release frees a claim this request owns, so the provider's retry goes
+// through.
+func (h *Handler) release(ctx context.Context, r *Route, key, token string, owned bool, rep *Report) {
+	if !owned {
+		return
 	}
-	return h.finish(&rep, a.err, res, reason, upstream)
+	if err := r.Store.Release(ctx, key, token); err != nil && !errors.Is(err, dedupe.ErrNotOwner) {
+		rep.StoreError = true
+		h.log.Warn("dedupe store: release failed; a retry waits for the claim to expire",
+			"route", r.Name, "event_id", rep.EventID, "error", err.Error())
+	}
+}
+
+// failed answers an event that was not delivered with the status and
+// reason statusOf gives err, and a plain-text body: "hookguard: " and
+// msg, or the reason when msg is empty. A 503 carries Retry-After.
+func (h *Handler) failed(rep *Report, outcome string, err error, msg string) *result {
+	status, reason := statusOf(err)
+	if msg == "" {
+		msg = reason
+	}
+	header := http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+	if status == http.StatusServiceUnavailable {
+		header.Set("Retry-After", "1")
+	}
+	return h.finish(rep, err, &result{outcome: outcome, status: status, header: header,
+		body: []byte("hookguard: " + msg + "\n")}, reason, 0)
 }
 
 // busy answers a copy of an event that another copy is still delivering
 // after the wait: 503 with Retry-After, so the sender retries (a 4xx would
 // end LiveKit's delivery).
 func (h *Handler) busy(rep *Report) *result {
-	return h.finish(rep, nil, &result{outcome: OutcomeBusy, status: http.StatusServiceUnavailable,
-		header: retryAfter(), body: []byte("hookguard: a copy of this event is being delivered; retry\n")}, ReasonInFlight, 0)
+	return h.failed(rep, OutcomeBusy, refusal(http.StatusServiceUnavailable, ReasonInFlight, nil),
+		"a copy of this event is being delivered; retry")
 }
 
 // claim takes key, waiting while another copy of the event is in flight
@@ -229,8 +244,4 @@ func (h *Handler) deliverBatch(w http.ResponseWriter, req *http.Request, r *Rout
 	}
 	body, _ := json.Marshal(summary)
 	h.writeResult(w, r, &result{status: http.StatusOK, header: http.Header{"Content-Type": {"application/json"}}, body: append(body, '\n')})
-}
-
-func retryAfter() http.Header {
-	return http.Header{"Retry-After": {"1"}, "Content-Type": {"text/plain; charset=utf-8"}}
 }

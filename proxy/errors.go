@@ -43,40 +43,72 @@ const (
 	ReasonInvalid            = "invalid"
 )
 
-var verifyReasons = []struct {
-	err    error
-	reason string
-}{
-	{verify.ErrMissingSignature, ReasonMissingSignature},
-	{verify.ErrUnknownKey, ReasonUnknownKey},
-	{verify.ErrSignatureMismatch, ReasonSignatureMismatch},
-	{verify.ErrBodyMismatch, ReasonBodyMismatch},
-	{verify.ErrUnsupportedAlgorithm, ReasonAlgorithm},
-	{verify.ErrStale, ReasonStale},
-	{verify.ErrMalformedSignature, ReasonMalformedSignature},
-	{verify.ErrUnsigned, ReasonUnsigned},
-	{verify.ErrMalformedBody, ReasonMalformedBody},
+// Error is a refusal or failure that carries what the sender is answered:
+// the status and a reason from the fixed set above. Err, when set, is the
+// cause, logged as the detail and never shown to the sender.
+type Error struct {
+	Status int
+	Reason string
+	Err    error
 }
 
-// verifyStatus maps a verification error to the status answered to the
-// sender and the reason logged. This is the one place that does so.
-func verifyStatus(err error) (int, string) {
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// refusal returns an *Error with status and reason, caused by err.
+func refusal(status int, reason string, err error) *Error {
+	return &Error{Status: status, Reason: reason, Err: err}
+}
+
+var verifyReasons = []struct {
+	err    error
+	status int
+	reason string
+}{
+	{verify.ErrMissingSignature, http.StatusUnauthorized, ReasonMissingSignature},
+	{verify.ErrUnknownKey, http.StatusUnauthorized, ReasonUnknownKey},
+	{verify.ErrSignatureMismatch, http.StatusUnauthorized, ReasonSignatureMismatch},
+	{verify.ErrBodyMismatch, http.StatusUnauthorized, ReasonBodyMismatch},
+	{verify.ErrUnsupportedAlgorithm, http.StatusUnauthorized, ReasonAlgorithm},
+	{verify.ErrStale, http.StatusUnauthorized, ReasonStale},
+	{verify.ErrMalformedSignature, http.StatusUnauthorized, ReasonMalformedSignature},
+	{verify.ErrUnsigned, http.StatusUnauthorized, ReasonUnsigned},
+	{verify.ErrMalformedBody, http.StatusBadRequest, ReasonMalformedBody},
+}
+
+// statusOf maps an error to the status answered to the sender and the
+// reason logged. It is the one place that does so:
+//   - an *Error in the chain answers for itself;
+//   - a verification error is 401, or 400 for a body not in the provider's
+//     format (its signature checked out, so the sender is genuine);
+//   - an error reaching the app is 504 if it timed out, else 502.
+//
+// Any other error is a failed verification: 401 invalid, never a pass.
+func statusOf(err error) (int, string) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status, e.Reason
+	}
 	for _, vr := range verifyReasons {
 		if errors.Is(err, vr.err) {
-			if vr.reason == ReasonMalformedBody {
-				return http.StatusBadRequest, vr.reason
-			}
-			return http.StatusUnauthorized, vr.reason
+			return vr.status, vr.reason
 		}
 	}
 	return http.StatusUnauthorized, ReasonInvalid
 }
 
-// upstreamStatus maps an error reaching the app to 504 (timed out) or 502.
-func upstreamStatus(err error) (int, string) {
+// upstreamError wraps err, met while forwarding to the app, as 504 if it
+// timed out and 502 otherwise.
+func upstreamError(err error) *Error {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return http.StatusGatewayTimeout, ReasonTimeout
+		return refusal(http.StatusGatewayTimeout, ReasonTimeout, err)
 	}
-	return http.StatusBadGateway, ReasonUnreachable
+	return refusal(http.StatusBadGateway, ReasonUnreachable, err)
 }

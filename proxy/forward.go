@@ -45,7 +45,7 @@ type forwardState struct {
 	// resigned: body is not the sender's signed body, so the sender's
 	// signature headers are dropped.
 	resigned bool
-	err      error // set by the ErrorHandler: the app was not reached or answered badly
+	err      *Error // set by the ErrorHandler: the app was not reached or answered badly
 }
 
 type forwardStateKey struct{}
@@ -55,7 +55,7 @@ type answer struct {
 	status int
 	header http.Header
 	body   []byte
-	err    error // non-nil: no answer from the app (status is 502/504)
+	err    *Error // non-nil: no answer from the app (502 or 504)
 }
 
 func (a *answer) ok() bool { return a.err == nil && a.status >= 200 && a.status < 300 }
@@ -85,12 +85,13 @@ func newReverseProxy(transport http.RoundTripper, errorLog *log.Logger) *httputi
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// 502 or 504 is decided here, once.
+			ue := upstreamError(err)
 			st, _ := r.Context().Value(forwardStateKey{}).(*forwardState)
 			if st != nil {
-				st.err = err
+				st.err = ue
 			}
-			status, _ := upstreamStatus(err)
-			w.WriteHeader(status)
+			w.WriteHeader(ue.Status)
 		},
 		ErrorLog:   errorLog,
 		BufferPool: newBufferPool(),
@@ -214,7 +215,7 @@ func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *v
 	now := h.now()
 	body, err := forwardBody(r, ev, now)
 	if err != nil {
-		return &answer{status: http.StatusBadGateway, err: err}
+		return &answer{status: http.StatusBadGateway, err: refusal(http.StatusBadGateway, ReasonUnreachable, err)}
 	}
 	st := &forwardState{route: r, event: ev, now: now, body: body, resigned: split || r.Forward.Format == FormatCloudEvents}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Timeout)

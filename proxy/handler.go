@@ -167,41 +167,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rep := Report{Start: start, Remote: peerAddr(req.RemoteAddr)}
 	route, ok := h.routes[req.URL.Path]
 	if !ok {
-		h.reject(w, &rep, http.StatusNotFound, ReasonNotFound, nil)
+		h.reject(w, &rep, refusal(http.StatusNotFound, ReasonNotFound, nil))
 		return
 	}
 	rep.Route, rep.Provider = route.Name, route.Provider
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.reject(w, &rep, http.StatusMethodNotAllowed, ReasonMethod, nil)
+		h.reject(w, &rep, refusal(http.StatusMethodNotAllowed, ReasonMethod, nil))
 		return
 	}
 	rep.Remote = clientIP(req, h.trusted)
 	if !route.allowed(rep.Remote) {
-		h.reject(w, &rep, http.StatusForbidden, ReasonForbidden, nil)
+		h.reject(w, &rep, refusal(http.StatusForbidden, ReasonForbidden, nil))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, route.MaxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.reject(w, &rep, http.StatusRequestEntityTooLarge, ReasonTooLarge, nil)
+			h.reject(w, &rep, refusal(http.StatusRequestEntityTooLarge, ReasonTooLarge, nil))
 			return
 		}
-		h.reject(w, &rep, http.StatusBadRequest, ReasonBadBody, err)
+		h.reject(w, &rep, refusal(http.StatusBadRequest, ReasonBadBody, err))
 		return
 	}
 	query, err := strictQuery(req.URL.RawQuery, route.reservedQuery)
 	if err != nil {
-		h.reject(w, &rep, http.StatusBadRequest, ReasonMalformedQuery, err)
+		h.reject(w, &rep, refusal(http.StatusBadRequest, ReasonMalformedQuery, err))
 		return
 	}
 	vstart := h.now()
 	events, err := route.Verifier.Verify(&verify.Request{Header: req.Header, Query: query, Body: body})
 	rep.Verify = h.now().Sub(vstart)
 	if err != nil {
-		status, reason := verifyStatus(err)
-		h.reject(w, &rep, status, reason, err)
+		h.reject(w, &rep, err)
 		return
 	}
 	if len(events) == 1 {
@@ -212,8 +211,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	h.deliverBatch(w, req, route, events, rep)
 }
 
-// reject answers a request refused before any event was delivered.
-func (h *Handler) reject(w http.ResponseWriter, rep *Report, status int, reason string, err error) {
+// reject answers a request refused before any event was delivered, with
+// the status and reason statusOf gives err.
+func (h *Handler) reject(w http.ResponseWriter, rep *Report, err error) {
+	status, reason := statusOf(err)
 	rep.Outcome, rep.Reason, rep.Status = OutcomeRejected, reason, status
 	rep.Duration = h.now().Sub(rep.Start)
 	h.report(rep, err)
@@ -240,6 +241,9 @@ func (h *Handler) report(rep *Report, err error) {
 	}
 	if rep.Reason != "" {
 		attrs = append(attrs, slog.String("reason", rep.Reason))
+	}
+	if e, ok := err.(*Error); ok {
+		err = e.Err // the reason is logged already
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
