@@ -166,3 +166,47 @@ func TestDemoOnce(t *testing.T) {
 		}
 	}
 }
+
+// Regression: the file was re-encoded before the strict decode, so blank
+// lines and flow mappings moved the reported line (an unknown key on line
+// 14 was reported on line 11).
+func TestConfigErrorsNameTheLineAsWritten(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       string
+	}{
+		{"unknown route key after blank lines and flow mappings", `listen: 127.0.0.1:8080
+
+admin: {listen: 127.0.0.1:9090}
+
+routes:
+  - path: /livekit
+    provider: livekit
+    upstream: http://127.0.0.1:9000/hooks
+    secrets: {devkey: x}
+
+
+    forward: {format: original}
+    timout: 5s
+`, `line 13: unknown key "timout"`},
+		{"unknown key inside a flow mapping", "listen: :8080\n\n\ndedupe: {store: memory, sise: 10}\n", `line 4: unknown key "sise"`},
+		{"bad duration keeps its line", "routes:\n\n\n  - path: /a\n    timeout: soon\n", "line 5:"},
+		{"unknown key in a merged anchor", "base: &b {provider: livekit, nope: 1}\n", `line 1: unknown key "base"`},
+		{"second document", "listen: :8080\n---\nlisten: :9090\n", "line 2: a second YAML document"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig([]byte(tc.yaml), mapEnv(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+			if !errors.Is(err, errConfig) {
+				t.Errorf("%v does not wrap errConfig", err)
+			}
+		})
+	}
+	_, err := parseConfig([]byte("routes:\n  - pth: /a\n"), mapEnv(nil))
+	if !errors.Is(err, errUnknownKey) {
+		t.Errorf("%v does not wrap errUnknownKey", err)
+	}
+}
