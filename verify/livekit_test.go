@@ -1,13 +1,18 @@
 package verify
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -333,4 +338,165 @@ func BenchmarkVerifyLiveKit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// rawToken signs the exact header and claims JSON given with HS256, so that
+// tests can write what golang-jwt would never produce (duplicate names,
+// quoted numbers, crit, ...).
+func rawToken(header, claims string, secret []byte) string {
+	enc := base64.RawURLEncoding
+	signed := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(claims))
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(signed))
+	return signed + "." + enc.EncodeToString(h.Sum(nil))
+}
+
+// TestLiveKitStrictToken pins the token rules of the LiveKit type: what
+// golang-jwt's parser let through (it decodes with encoding/json, which
+// takes the last of two members and lets json.Number take a quoted number)
+// is refused, and each refusal has its sentinel.
+func TestLiveKitStrictToken(t *testing.T) {
+	body := liveKitRoomStarted
+	sha := bodySHA(body)
+	at := liveKitT0.Unix()
+	const hdr = `{"alg":"HS256","typ":"JWT"}`
+	claims := func(extra string) string {
+		return fmt.Sprintf(`{"iss":"devkey","nbf":%d,"iat":%d,"exp":%d,"sha256":%q%s}`, at, at, at+300, sha, extra)
+	}
+	ok := rawToken(hdr, claims(""), liveKitSecret)
+	sig := ok[strings.LastIndexByte(ok, '.')+1:]
+	tests := []struct {
+		name   string
+		auth   string
+		now    time.Time
+		maxLif time.Duration
+		want   error
+	}{
+		{"well-formed by hand", ok, liveKitT0, 0, nil},
+		{"no iat and no nbf", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, at+300, sha), liveKitSecret), liveKitT0, 0, nil},
+		{"kid naming another key is ignored", rawToken(`{"alg":"HS256","kid":"rotkey"}`, claims(""), liveKitSecret), liveKitT0, 0, nil},
+		{"kid path trick is ignored", rawToken(`{"alg":"HS256","kid":"../../dev/null"}`, claims(""), liveKitSecret), liveKitT0, 0, nil},
+		{"aud as strings", rawToken(hdr, claims(`,"aud":["a","b"]`), liveKitSecret), liveKitT0, 0, nil},
+		{"grants nested", rawToken(hdr, claims(`,"video":{"room":"r","roomJoin":true}`), liveKitSecret), liveKitT0, 0, nil},
+
+		{"duplicate sha256, last one right", rawToken(hdr, claims(`,"sha256":"`+sha+`"`), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"duplicate sha256, first one right", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q,"sha256":"x"}`, at+300, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"duplicate exp", rawToken(hdr, claims(fmt.Sprintf(`,"exp":%d`, at+3600)), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"duplicate iss", rawToken(hdr, claims(`,"iss":"rotkey"`), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"escaped duplicate iss", rawToken(hdr, claims(`,"\u0069ss":"rotkey"`), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"duplicate inside a grant", rawToken(hdr, claims(`,"video":{"room":"a","room":"b"}`), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"duplicate alg in the header", rawToken(`{"alg":"none","alg":"HS256"}`, claims(""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"duplicate typ in the header", rawToken(`{"alg":"HS256","typ":"JWT","typ":"JWT"}`, claims(""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp as a quoted number", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":"%d","sha256":%q}`, at+300, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"nbf as a quoted number", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","nbf":"%d","exp":%d,"sha256":%q}`, at, at+300, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"iat as a quoted number", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","iat":"%d","exp":%d,"sha256":%q}`, at, at+300, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp with a fraction", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d.5,"sha256":%q}`, at+300, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp with an exponent", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":1.795345e9,"sha256":%q}`, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp a boolean", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":true,"sha256":%q}`, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp null", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":null,"sha256":%q}`, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp max int64", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":9223372036854775807,"sha256":%q}`, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp 1e300", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":1e300,"sha256":%q}`, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp negative", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":-1,"sha256":%q}`, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp min int64", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":-9223372036854775808,"sha256":%q}`, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"exp in milliseconds", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, (at+300)*1000, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"iat in the year 2400", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","iat":13569465600,"exp":%d,"sha256":%q}`, at+300, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"iss a number", rawToken(hdr, fmt.Sprintf(`{"iss":1,"exp":%d,"sha256":%q}`, at+300, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"sha256 an array", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":[%q]}`, at+300, sha), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"sub a number", rawToken(hdr, claims(`,"sub":5`), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"aud a number", rawToken(hdr, claims(`,"aud":5`), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"claims not an object", rawToken(hdr, `["iss"]`, liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"claims with data after the object", rawToken(hdr, claims("")+`{}`, liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"claims not UTF-8", rawToken(hdr, claims(",\"name\":\"\xff\""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"claims nested too deep", rawToken(hdr, claims(`,"x":`+nest(MaxJSONDepth, `1`)), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"crit naming exp", rawToken(`{"alg":"HS256","crit":["exp"],"exp":1}`, claims(""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"crit empty", rawToken(`{"alg":"HS256","crit":[]}`, claims(""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"crit b64", rawToken(`{"alg":"HS256","b64":false,"crit":["b64"]}`, claims(""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"alg lower case", rawToken(`{"alg":"hs256"}`, claims(""), liveKitSecret), liveKitT0, 0, ErrUnsupportedAlgorithm},
+		{"alg mixed case", rawToken(`{"alg":"Hs256"}`, claims(""), liveKitSecret), liveKitT0, 0, ErrUnsupportedAlgorithm},
+		{"alg with a space", rawToken(`{"alg":"HS256 "}`, claims(""), liveKitSecret), liveKitT0, 0, ErrUnsupportedAlgorithm},
+		{"alg None", rawToken(`{"alg":"None"}`, claims(""), liveKitSecret), liveKitT0, 0, ErrUnsupportedAlgorithm},
+		{"alg a number", rawToken(`{"alg":256}`, claims(""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"alg an array", rawToken(`{"alg":["HS256"]}`, claims(""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"header not an object", rawToken(`"HS256"`, claims(""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+		{"four segments", ok + "." + sig, liveKitT0, 0, ErrMalformedSignature},
+		{"two segments", ok[:strings.LastIndexByte(ok, '.')], liveKitT0, 0, ErrMalformedSignature},
+		{"empty signature", ok[:strings.LastIndexByte(ok, '.')+1], liveKitT0, 0, ErrMalformedSignature},
+		{"padded signature", ok + "=", liveKitT0, 0, ErrMalformedSignature},
+		{"padded header", base64.URLEncoding.EncodeToString([]byte(hdr+" ")) + ok[strings.IndexByte(ok, '.'):], liveKitT0, 0, ErrMalformedSignature},
+		{"standard base64 alphabet", ok[:len(ok)-5] + "+" + ok[len(ok)-4:], liveKitT0, 0, ErrMalformedSignature},
+		{"signature with non-canonical trailing bits", ok[:len(ok)-1] + string(ok[len(ok)-1]^1), liveKitT0, 0, ErrMalformedSignature},
+		{"signature of the wrong length", ok[:strings.LastIndexByte(ok, '.')+1] + base64.RawURLEncoding.EncodeToString(make([]byte, 64)), liveKitT0, 0, ErrMalformedSignature},
+		{"line break inside a segment", ok[:10] + "\n" + ok[10:], liveKitT0, 0, ErrMalformedSignature},
+		{"header longer than 8 KiB", rawToken(`{"alg":"HS256","pad":"`+strings.Repeat("x", MaxLiveKitTokenSize)+`"}`, claims(""), liveKitSecret), liveKitT0, 0, ErrMalformedSignature},
+
+		{"exp ten minutes ahead", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, at+600, sha), liveKitSecret), liveKitT0, 0, nil},
+		{"exp a second more than ten minutes ahead", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, at+601, sha), liveKitSecret), liveKitT0, 0, ErrStale},
+		{"exp in 2199", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, time.Date(2199, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), sha), liveKitSecret), liveKitT0, 0, ErrStale},
+		{"exp an hour ahead, MaxLifetime two hours", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, at+3600, sha), liveKitSecret), liveKitT0, 2 * time.Hour, nil},
+		{"exp an hour ahead, MaxLifetime negative means default", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, at+3600, sha), liveKitSecret), liveKitT0, -1, ErrStale},
+		{"exp in 2000", rawToken(hdr, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, minSignedUnix, sha), liveKitSecret), liveKitT0, 0, ErrStale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newTestLiveKit(t, tt.now)
+			v.MaxLifetime = tt.maxLif
+			evs, err := v.Verify(&Request{Header: header("Authorization", tt.auth), Body: []byte(body)})
+			checkErr(t, err, tt.want)
+			if err != nil {
+				if evs != nil {
+					t.Fatalf("events returned with error: %v", evs)
+				}
+				if strings.Contains(err.Error(), sig) {
+					t.Fatalf("error repeats the signature: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzLiveKitClaims signs any header and claims JSON with the right secret:
+// whatever is accepted must pass the strict rules when checked again with
+// encoding/json (no duplicate names at any depth, alg HS256, no crit, exp
+// a JSON integer at most ten minutes ahead, iss and sha256 the expected
+// strings).
+func FuzzLiveKitClaims(f *testing.F) {
+	at := liveKitT0.Unix()
+	sha := bodySHA(liveKitRoomStarted)
+	f.Add(`{"alg":"HS256","typ":"JWT"}`, fmt.Sprintf(`{"iss":"devkey","nbf":%d,"iat":%d,"exp":%d,"sha256":%q}`, at, at, at+300, sha))
+	f.Add(`{"alg":"HS256"}`, fmt.Sprintf(`{"iss":"devkey","exp":"%d","sha256":%q,"sha256":"x"}`, at+300, sha))
+	f.Add(`{"alg":"HS256","crit":["exp"]}`, fmt.Sprintf(`{"iss":"devkey","exp":%d.0,"sha256":%q}`, at+300, sha))
+	f.Add(`{"alg":"HS256","alg":"none"}`, fmt.Sprintf(`{"iss":"devkey","exp":%d,"exp":%d,"sha256":%q}`, at+300, at+1e9, sha))
+	v := newTestLiveKit(f, liveKitT0)
+	body := []byte(liveKitRoomStarted)
+	f.Fuzz(func(t *testing.T, hdr, claims string) {
+		_, err := v.Verify(&Request{Header: header("Authorization", rawToken(hdr, claims, liveKitSecret)), Body: body})
+		if err != nil {
+			return
+		}
+		for _, part := range []string{hdr, claims} {
+			if !utf8.ValidString(part) || referenceCheck([]byte(part)) != nil {
+				t.Fatalf("accepted a token part with duplicate names or bad UTF-8: %q", part)
+			}
+		}
+		var h map[string]any
+		if err := json.Unmarshal([]byte(hdr), &h); err != nil || h["alg"] != "HS256" || h["crit"] != nil {
+			t.Fatalf("accepted header %q", hdr)
+		}
+		var c map[string]any
+		dec := json.NewDecoder(strings.NewReader(claims))
+		dec.UseNumber()
+		if err := dec.Decode(&c); err != nil {
+			t.Fatalf("accepted claims encoding/json refuses: %v", err)
+		}
+		exp, ok := c["exp"].(json.Number)
+		if !ok || strings.ContainsAny(string(exp), ".eE") {
+			t.Fatalf("accepted exp %#v", c["exp"])
+		}
+		if n, err := exp.Int64(); err != nil || n > at+600 || n+60 <= at {
+			t.Fatalf("accepted exp %s at %d", exp, at)
+		}
+		if c["iss"] != "devkey" || c["sha256"] != sha {
+			t.Fatalf("accepted iss %#v, sha256 %#v", c["iss"], c["sha256"])
+		}
+	})
 }

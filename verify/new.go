@@ -24,6 +24,11 @@ type Options struct {
 	// means no leeway for livekit (the token's exp still applies), and is
 	// refused for tencent and standard-webhooks.
 	Tolerance time.Duration
+	// MaxTokenLifetime, for livekit only, is how far ahead of now a token's
+	// exp may lie (see LiveKit.MaxLifetime). If zero, ten minutes is used.
+	// Negative values, and a non-zero value for any other provider, are
+	// refused.
+	MaxTokenLifetime time.Duration
 	// Now returns the current time. If nil, time.Now is used.
 	Now func() time.Time
 }
@@ -47,6 +52,12 @@ func New(provider string, opts Options) (Verifier, error) {
 	default:
 		return nil, fmt.Errorf("verify: %w %q (known: %v)", ErrUnknownProvider, provider, Providers())
 	}
+	switch {
+	case opts.MaxTokenLifetime < 0:
+		return nil, fmt.Errorf("verify: %s: negative MaxTokenLifetime %v", provider, opts.MaxTokenLifetime)
+	case opts.MaxTokenLifetime != 0 && provider != ProviderLiveKit:
+		return nil, fmt.Errorf("verify: %s: MaxTokenLifetime applies to %s only", provider, ProviderLiveKit)
+	}
 	parse := func(s string) ([]byte, error) { return []byte(s), nil }
 	if provider == ProviderStandardWebhooks {
 		parse = ParseStandardSecret
@@ -59,7 +70,11 @@ func New(provider string, opts Options) (Verifier, error) {
 	var v Verifier
 	switch provider {
 	case ProviderLiveKit:
-		v, err = NewLiveKit(keys, opts.Tolerance, opts.Now)
+		var lk *LiveKit
+		if lk, err = NewLiveKit(keys, opts.Tolerance, opts.Now); err == nil {
+			lk.MaxLifetime = opts.MaxTokenLifetime
+			v = lk
+		}
 	case ProviderTencent:
 		v, err = NewTencent(keys, opts.Tolerance, opts.Now)
 	case ProviderTencentTRTC:

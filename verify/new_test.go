@@ -2,6 +2,7 @@ package verify
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -74,6 +75,8 @@ func TestNewRejects(t *testing.T) {
 		{"bad whsec secret", ProviderStandardWebhooks, Options{Keys: map[string][]string{"partner": {stdSecret, secret}}}, nil, `"partner": secret 2`},
 		{"negative tolerance for tencent", ProviderTencent, Options{Keys: map[string][]string{"1": {"t"}}, Tolerance: -time.Second}, nil, "tolerance"},
 		{"negative tolerance for standard", ProviderStandardWebhooks, Options{Keys: map[string][]string{"1": {stdSecret}}, Tolerance: -time.Second}, nil, "tolerance"},
+		{"negative token lifetime", ProviderLiveKit, Options{Keys: map[string][]string{"k": {"s"}}, MaxTokenLifetime: -time.Second}, nil, "MaxTokenLifetime"},
+		{"token lifetime for another provider", ProviderTencentTRTC, Options{Keys: map[string][]string{"k": {"s"}}, MaxTokenLifetime: time.Hour}, nil, "MaxTokenLifetime"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +93,31 @@ func TestNewRejects(t *testing.T) {
 			if strings.Contains(err.Error(), "s3cr3t") {
 				t.Fatalf("error repeats a secret: %v", err)
 			}
+		})
+	}
+}
+
+func TestNewLiveKitMaxTokenLifetime(t *testing.T) {
+	body := []byte(liveKitRoomStarted)
+	at := liveKitT0.Unix()
+	tok := rawToken(`{"alg":"HS256"}`, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, at+3600, bodySHA(liveKitRoomStarted)), liveKitSecret)
+	tests := []struct {
+		name     string
+		lifetime time.Duration
+		want     error
+	}{
+		{"default: ten minutes", 0, ErrStale},
+		{"two hours", 2 * time.Hour, nil},
+		{"thirty minutes", 30 * time.Minute, ErrStale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := New(ProviderLiveKit, Options{Keys: map[string][]string{"devkey": {string(liveKitSecret)}}, MaxTokenLifetime: tt.lifetime, Now: fixedClock(liveKitT0)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = v.Verify(&Request{Header: header("Authorization", tok), Body: body})
+			checkErr(t, err, tt.want)
 		})
 	}
 }

@@ -20,6 +20,7 @@ type timeCase struct {
 	malformed error         // the sentinel for a time outside 2000-2200
 	sign      func(t testing.TB, n int64) *Request
 	verifier  func(t testing.TB) Verifier
+	want      func(n int64) error // if set, replaces the window rule of wantTime
 }
 
 func timeCases() []timeCase {
@@ -64,6 +65,26 @@ func timeCases() []timeCase {
 			},
 			verifier: func(t testing.TB) Verifier { return newTestLiveSwitch(t, nil, time.Minute, lsT0) },
 		},
+		{
+			// iat = nbf = n, exp = n + 5 min; one minute of leeway (golang-jwt
+			// refuses now == exp + leeway); exp at
+			// most ten minutes ahead.
+			name: ProviderLiveKit + " token times", unit: time.Second, now: liveKitT0, tol: 6 * time.Minute, malformed: ErrMalformedSignature,
+			sign: func(t testing.TB, n int64) *Request {
+				body := []byte(liveKitRoomStarted)
+				return &Request{Header: header("Authorization", mustSignLiveKit(t, "devkey", liveKitSecret, body, time.Unix(n, 0))), Body: body}
+			},
+			verifier: func(t testing.TB) Verifier { return newTestLiveKit(t, liveKitT0) },
+			want: func(n int64) error {
+				if n < minSignedUnix || n > maxSignedUnix-300 { // iat or exp out of range
+					return ErrMalformedSignature
+				}
+				if now := liveKitT0.Unix(); n > now+60 || n+300 <= now-60 { // exp+leeway is exclusive
+					return ErrStale
+				}
+				return nil
+			},
+		},
 	}
 }
 
@@ -79,6 +100,9 @@ func inUnit(t time.Time, unit time.Duration) int64 {
 // window, ErrStale outside it, tc.malformed outside 2000-2200. It is
 // computed in big-enough integers: n and now are both bounded first.
 func (tc timeCase) wantTime(n int64) error {
+	if tc.want != nil {
+		return tc.want(n)
+	}
 	per := int64(time.Second / tc.unit)
 	if n < minSignedUnix*per || n > maxSignedUnix*per {
 		return tc.malformed
