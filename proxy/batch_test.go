@@ -131,6 +131,7 @@ func TestEveryProviderForwardsWithTheSameHeaders(t *testing.T) {
 	key, _ := verify.ParseStandardSecret(whsec)
 	trtcBody := []byte(`{"EventGroupId":1,"EventType":103,"CallbackTs":` + strconv.FormatInt(now.UnixMilli(), 10) + `,"EventInfo":{"RoomId":8489,"UserId":"u1"}}`)
 	swBody := []byte(`{"type":"invoice.paid","data":{"id":"in_1"}}`)
+	tcBody := []byte(`{"CallbackCommand":"Live.CallbackAfterCreateRoom","EventTime":` + strconv.FormatInt(now.UnixMilli(), 10) + `}`)
 	cases := []struct {
 		name     string
 		req      func() *http.Request
@@ -142,8 +143,8 @@ func TestEveryProviderForwardsWithTheSameHeaders(t *testing.T) {
 			return livekitRequest(t, f.front.URL+"/livekit", livekitBody("EV_hdr", "room_started", now), lkKey, lkSecret, now)
 		}, "livekit", "EV_hdr", "room_started", lkKey},
 		{"tencent", func() *http.Request {
-			return tencentRequest(t, f.front.URL, []byte(`{"CallbackCommand":"Live.CallbackAfterCreateRoom","EventTime":1}`), tcApp, tcToken, now)
-		}, "tencent", verify.BodyKey([]byte(`{"CallbackCommand":"Live.CallbackAfterCreateRoom","EventTime":1}`)), "Live.CallbackAfterCreateRoom", tcApp},
+			return tencentRequest(t, f.front.URL, tcBody, tcApp, tcToken, now)
+		}, "tencent", verify.BodyKey(tcBody), "Live.CallbackAfterCreateRoom", tcApp},
 		{"tencent-trtc", func() *http.Request {
 			r, _ := http.NewRequest(http.MethodPost, f.front.URL+"/trtc", bytes.NewReader(trtcBody))
 			r.Header.Set("SdkAppId", "1400000001")
@@ -158,7 +159,7 @@ func TestEveryProviderForwardsWithTheSameHeaders(t *testing.T) {
 			return r
 		}, "standard-webhooks", "msg_1", "invoice.paid", "partner"},
 		{"liveswitch single", func() *http.Request {
-			b := []byte(`{"id":"ls1","timestamp":1,"origin":"client","type":"client.registered","client":{"id":"c1","applicationId":"` + lsApp + `"}}`)
+			b := []byte(`{"id":"ls1","timestamp":` + strconv.FormatInt(now.UnixMilli(), 10) + `,"origin":"client","type":"client.registered","client":{"id":"c1","applicationId":"` + lsApp + `"}}`)
 			return liveswitchRequest(t, f.front.URL+"/liveswitch", b)
 		}, "liveswitch", "ls1", "client.registered", lsApp},
 	}
