@@ -78,14 +78,14 @@ func exampleConfigs() []exampleConfig {
 				// Tencent bodies carry no event id: hookguard's is the body hash.
 				body := fmt.Appendf(nil, `{"CallbackCommand":"Live.CallbackAfterCreateRoom","EventTime":%d,"RoomId":"%s","Operator_Account":"alice"}`, time.Now().UnixMilli(), id)
 				return []string{"--type", "Live.CallbackAfterCreateRoom", "--body", bodyFile(t, dir, id+".json", body)},
-					[]exEvent{{verify.BodyKey(body), "Live.CallbackAfterCreateRoom"}}
+					[]exEvent{{verify.BodyKey("1400000000", body), "Live.CallbackAfterCreateRoom"}}
 			}},
 		{file: "tencent-trtc.yaml", provider: verify.ProviderTencentTRTC, path: "/trtc", route: "/trtc", keyID: "1400000000",
 			secret: "env:TRTC_CALLBACK_KEY", vars: []string{"TRTC_CALLBACK_KEY", "FORWARD_SECRET"},
 			send: func(t *testing.T, id, dir string) ([]string, []exEvent) {
 				now := time.Now()
 				body := fmt.Appendf(nil, "{\n\t\"EventGroupId\":\t1,\n\t\"EventType\":\t103,\n\t\"CallbackTs\":\t%d,\n\t\"EventInfo\":\t{\"RoomId\":\t8489, \"EventTs\":\t%d, \"UserId\":\t\"%s\"}\n}", now.UnixMilli(), now.Unix(), id)
-				return []string{"--body", bodyFile(t, dir, id+".json", body)}, []exEvent{{verify.BodyKey(body), "103"}}
+				return []string{"--body", bodyFile(t, dir, id+".json", body)}, []exEvent{{verify.BodyKey("1400000000", body), "103"}}
 			}},
 		{file: "liveswitch.yaml", provider: verify.ProviderLiveSwitch, path: "/liveswitch", route: "/liveswitch", keyID: "my-app-id",
 			secret: "env:LIVESWITCH_SHARED_SECRET", vars: []string{"LIVESWITCH_SHARED_SECRET", "FORWARD_SECRET"},

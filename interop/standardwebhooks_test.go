@@ -194,13 +194,13 @@ func swCases(t *testing.T) []swCase {
 		}
 		cases = append(cases, swCase{name: "tencent", provider: verify.ProviderTencent,
 			header: http.Header{"Content-Type": {"application/json"}}, query: q, body: body,
-			want: []swEvent{{id: verify.BodyKey(body), typ: "Live.CallbackAfterCreateRoom", keyID: swTencentApp, body: body}}})
+			want: []swEvent{{id: verify.BodyKey(swTencentApp, body), typ: "Live.CallbackAfterCreateRoom", keyID: swTencentApp, body: body}}})
 	}
 	{ // Tencent TRTC: Sign over the body, tabs and newlines as TRTC writes them.
 		body := fmt.Appendf(nil, "{\n\t\"EventGroupId\":\t2,\n\t\"EventType\":\t204,\n\t\"CallbackTs\":\t%d,\n\t\"EventInfo\":\t{\n\t\t\"RoomId\":\t8489,\n\t\t\"EventTs\":\t%d,\n\t\t\"UserId\":\t\"%s\",\n\t\t\"Reason\":\t0\n\t}\n}", now.UnixMilli(), now.Unix(), swID("user_"))
 		h := http.Header{"Content-Type": {"application/json"}, "Sdkappid": {swTRTCApp}, "Sign": {verify.SignTRTC([]byte(swTRTCKey), body)}}
 		cases = append(cases, swCase{name: "tencent-trtc", provider: verify.ProviderTencentTRTC, header: h, body: body,
-			want: []swEvent{{id: verify.BodyKey(body), typ: "204", keyID: swTRTCApp, body: body}}})
+			want: []swEvent{{id: verify.BodyKey(swTRTCApp, body), typ: "204", keyID: swTRTCApp, body: body}}})
 	}
 	lsEvent := func(id, typ string) []byte {
 		return fmt.Appendf(nil, `{"id":"%s","timestamp":%d,"origin":"gateway","type":"%s","channel":{"id":"ch-1","applicationId":"%s"}}`, id, now.UnixMilli(), typ, swLiveSwitchApp)

@@ -144,13 +144,13 @@ func TestEveryProviderForwardsWithTheSameHeaders(t *testing.T) {
 		}, "livekit", "EV_hdr", "room_started", lkKey},
 		{"tencent", func() *http.Request {
 			return tencentRequest(t, f.front.URL, tcBody, tcApp, tcToken, now)
-		}, "tencent", verify.BodyKey(tcBody), "Live.CallbackAfterCreateRoom", tcApp},
+		}, "tencent", verify.BodyKey(tcApp, tcBody), "Live.CallbackAfterCreateRoom", tcApp},
 		{"tencent-trtc", func() *http.Request {
 			r, _ := http.NewRequest(http.MethodPost, f.front.URL+"/trtc", bytes.NewReader(trtcBody))
 			r.Header.Set("SdkAppId", "1400000001")
 			r.Header.Set("Sign", verify.SignTRTC([]byte(trtcKey), trtcBody))
 			return r
-		}, "tencent-trtc", verify.BodyKey(trtcBody), "103", "1400000001"},
+		}, "tencent-trtc", verify.BodyKey("1400000001", trtcBody), "103", "1400000001"},
 		{"standard-webhooks", func() *http.Request {
 			r, _ := http.NewRequest(http.MethodPost, f.front.URL+"/sw", bytes.NewReader(swBody))
 			r.Header.Set("webhook-id", "msg_1")

@@ -162,9 +162,9 @@ func (v *LiveKit) Verify(r *Request) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("livekit: %w: %w", ErrMalformedBody, err)
 	}
-	key := id
-	if key == "" {
-		key = BodyKey(r.Body)
+	key := idKey(issuer, id)
+	if id == "" {
+		key = BodyKey(issuer, r.Body)
 	}
 	return []Event{{
 		Provider: ProviderLiveKit,

@@ -84,7 +84,7 @@ func TestLiveKitRoomStarted(t *testing.T) {
 	checkOneEvent(t, evs, Event{
 		Provider: ProviderLiveKit,
 		ID:       "EV_rqKiVYicm5ni",
-		Key:      "EV_rqKiVYicm5ni",
+		Key:      idKey("devkey", "EV_rqKiVYicm5ni"),
 		Type:     "room_started",
 		Time:     liveKitT0,
 		KeyID:    "devkey",
@@ -235,9 +235,9 @@ func TestLiveKitBody(t *testing.T) {
 		err  error
 	}{
 		{"createdAt as number", `{"event":"room_finished","id":"EV_1","createdAt":1795344706}`,
-			Event{ID: "EV_1", Key: "EV_1", Type: "room_finished", Time: liveKitT0}, nil},
+			Event{ID: "EV_1", Key: idKey("devkey", "EV_1"), Type: "room_finished", Time: liveKitT0}, nil},
 		{"no id: key from body", `{"event":"room_finished"}`,
-			Event{Key: BodyKey([]byte(`{"event":"room_finished"}`)), Type: "room_finished"}, nil},
+			Event{Key: BodyKey("devkey", []byte(`{"event":"room_finished"}`)), Type: "room_finished"}, nil},
 		{"not JSON", `hello`, Event{}, ErrMalformedBody},
 		{"JSON array", `[]`, Event{}, ErrMalformedBody},
 		{"JSON null", `null`, Event{}, ErrMalformedBody},

@@ -133,9 +133,9 @@ func (v *LiveSwitch) event(it liveSwitchItem, appID string, now time.Time) (Even
 			return Event{}, fmt.Errorf("%w: timestamp %d", ErrStale, at.UnixMilli())
 		}
 	}
-	key := id
-	if key == "" {
-		key = BodyKey(it.raw)
+	key := idKey(appID, id)
+	if id == "" {
+		key = BodyKey(appID, it.raw)
 	}
 	return Event{
 		Provider: ProviderLiveSwitch,

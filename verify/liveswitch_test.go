@@ -40,10 +40,10 @@ func TestLiveSwitchSingle(t *testing.T) {
 		body string
 		want Event
 	}{
-		{"channel event", lsChannelActivated, Event{ID: "0d4a3f0e-ev-1", Key: "0d4a3f0e-ev-1", Type: "channel.activated", Time: lsT0}},
-		{"client event without id", lsClientRegistered, Event{Key: BodyKey([]byte(lsClientRegistered)), Type: "client.registered", Time: time.UnixMilli(1700000000456).UTC()}},
-		{"connection event", lsConnConnected, Event{Key: BodyKey([]byte(lsConnConnected)), Type: "connection.connected", Time: time.UnixMilli(1700000000789).UTC()}},
-		{"whitespace around", " \n" + lsChannelActivated + "\n", Event{ID: "0d4a3f0e-ev-1", Key: "0d4a3f0e-ev-1", Type: "channel.activated", Time: lsT0}},
+		{"channel event", lsChannelActivated, Event{ID: "0d4a3f0e-ev-1", Key: idKey(lsApp, "0d4a3f0e-ev-1"), Type: "channel.activated", Time: lsT0}},
+		{"client event without id", lsClientRegistered, Event{Key: BodyKey(lsApp, []byte(lsClientRegistered)), Type: "client.registered", Time: time.UnixMilli(1700000000456).UTC()}},
+		{"connection event", lsConnConnected, Event{Key: BodyKey(lsApp, []byte(lsConnConnected)), Type: "connection.connected", Time: time.UnixMilli(1700000000789).UTC()}},
+		{"whitespace around", " \n" + lsChannelActivated + "\n", Event{ID: "0d4a3f0e-ev-1", Key: idKey(lsApp, "0d4a3f0e-ev-1"), Type: "channel.activated", Time: lsT0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,9 +66,9 @@ func TestLiveSwitchBatch(t *testing.T) {
 	})
 	checkErr(t, err, nil)
 	want := []Event{
-		{ID: "0d4a3f0e-ev-1", Key: "0d4a3f0e-ev-1", Type: "channel.activated", Time: lsT0, Body: []byte(lsChannelActivated)},
-		{Key: BodyKey([]byte(lsClientRegistered)), Type: "client.registered", Time: time.UnixMilli(1700000000456).UTC(), Body: []byte(lsClientRegistered)},
-		{Key: BodyKey([]byte(lsGatewayStarted)), Type: "gateway.started", Time: time.UnixMilli(1700000000000).UTC(), Body: []byte(lsGatewayStarted)},
+		{ID: "0d4a3f0e-ev-1", Key: idKey(lsApp, "0d4a3f0e-ev-1"), Type: "channel.activated", Time: lsT0, Body: []byte(lsChannelActivated)},
+		{Key: BodyKey(lsApp, []byte(lsClientRegistered)), Type: "client.registered", Time: time.UnixMilli(1700000000456).UTC(), Body: []byte(lsClientRegistered)},
+		{Key: BodyKey(lsApp, []byte(lsGatewayStarted)), Type: "gateway.started", Time: time.UnixMilli(1700000000000).UTC(), Body: []byte(lsGatewayStarted)},
 	}
 	if len(evs) != len(want) {
 		t.Fatalf("got %d events, want %d", len(evs), len(want))

@@ -139,7 +139,7 @@ func (v *Standard) Verify(r *Request) ([]Event, error) {
 	return []Event{{
 		Provider: ProviderStandardWebhooks,
 		ID:       id,
-		Key:      id,
+		Key:      idKey(keyID, id),
 		Type:     typ,
 		Time:     at,
 		KeyID:    keyID,

@@ -111,7 +111,7 @@ func TestStandardAccepts(t *testing.T) {
 			checkOneEvent(t, evs, Event{
 				Provider: ProviderStandardWebhooks,
 				ID:       stdID,
-				Key:      stdID,
+				Key:      idKey(tt.keyID, stdID),
 				Type:     tt.typ,
 				Time:     stdT0,
 				KeyID:    tt.keyID,
@@ -210,8 +210,8 @@ func FuzzStandardRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("signed message rejected: %v", err)
 		}
-		if evs[0].Key != id {
-			t.Fatalf("Key = %q, want %q", evs[0].Key, id)
+		if evs[0].ID != id || evs[0].Key != idKey("partner", id) {
+			t.Fatalf("ID, Key = %q, %q; want %q, %q", evs[0].ID, evs[0].Key, id, idKey("partner", id))
 		}
 		tampered := append([]byte(nil), body...)
 		if len(tampered) == 0 {

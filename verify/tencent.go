@@ -109,7 +109,7 @@ func (v *Tencent) Verify(r *Request) ([]Event, error) {
 	}
 	return []Event{{
 		Provider: ProviderTencent,
-		Key:      BodyKey(r.Body),
+		Key:      BodyKey(appID, r.Body),
 		Type:     cmd,
 		Time:     at,
 		KeyID:    appID,

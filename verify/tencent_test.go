@@ -80,7 +80,7 @@ func TestTencentAccepts(t *testing.T) {
 			checkErr(t, err, nil)
 			checkOneEvent(t, evs, Event{
 				Provider: ProviderTencent,
-				Key:      BodyKey([]byte(tt.body)),
+				Key:      BodyKey(tt.keyID, []byte(tt.body)),
 				Type:     tt.typ,
 				Time:     eventTime,
 				KeyID:    tt.keyID,

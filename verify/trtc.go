@@ -94,7 +94,7 @@ func (v *TRTC) Verify(r *Request) ([]Event, error) {
 	}
 	ev := Event{
 		Provider: ProviderTencentTRTC,
-		Key:      BodyKey(r.Body),
+		Key:      BodyKey(appID, r.Body),
 		Time:     at,
 		KeyID:    appID,
 		Body:     r.Body,

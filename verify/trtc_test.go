@@ -68,7 +68,7 @@ func TestTRTCAccepts(t *testing.T) {
 				Body:   []byte(tt.body),
 			})
 			checkErr(t, err, nil)
-			tt.want.Provider, tt.want.Key, tt.want.Body = ProviderTencentTRTC, BodyKey([]byte(tt.body)), []byte(tt.body)
+			tt.want.Provider, tt.want.Key, tt.want.Body = ProviderTencentTRTC, BodyKey(tt.want.KeyID, []byte(tt.body)), []byte(tt.body)
 			checkOneEvent(t, evs, tt.want)
 		})
 	}

@@ -19,11 +19,13 @@ package verify
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -74,8 +76,10 @@ type Event struct {
 	Provider string
 	// ID is the provider's own event id; empty when the provider has none.
 	ID string
-	// Key is the deduplication key: ID when present, otherwise derived from
-	// the signed content (see BodyKey). Never empty.
+	// Key is the deduplication key, scoped to KeyID: derived from KeyID and
+	// ID when ID is present ("<len(KeyID)>:<KeyID>:<ID>"), otherwise from
+	// KeyID and the signed content (see BodyKey). Events verified by
+	// different key ids never share a key. Never empty.
 	Key string
 	// Type is the event type or command (e.g. "room_started").
 	Type string
@@ -101,10 +105,30 @@ type Acknowledger interface {
 	Ack() (contentType string, body []byte)
 }
 
-// BodyKey derives a dedupe key from content: "sha256:" + hex of SHA-256.
-func BodyKey(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
+// BodyKey derives a dedupe key from content and the key id that verified
+// it: "sha256:" + hex of SHA-256 over the key id's length (8 bytes, big
+// endian), the key id, then the content. Two applications (two SdkAppIds,
+// two API keys) sending identical bytes to one route get distinct keys,
+// and no choice of key id and content can produce another pair's input.
+func BodyKey(keyID string, content []byte) string {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(keyID)))
+	h := sha256.New()
+	h.Write(n[:])
+	h.Write([]byte(keyID))
+	h.Write(content)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// idKey scopes a provider's event id to the key id that verified it:
+// the key id's length in decimal, ":", the key id, ":", the id. Event ids
+// are only unique per sender (LiveSwitch ids per application, webhook-id
+// per Standard Webhooks sender), so without the key id one sender could
+// pre-empt another's event on a shared route. It starts with a digit, so
+// it never equals a BodyKey: an id cannot be chosen to collide with
+// another event's derived key either.
+func idKey(keyID, id string) string {
+	return strconv.Itoa(len(keyID)) + ":" + keyID + ":" + id
 }
 
 // Keyring maps a key id (API key, SdkAppId, application id, label) to one or
