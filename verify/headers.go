@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -39,6 +40,17 @@ func parseDigits(s string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil
+}
+
+// decodeMAC decodes a standard base64 signature of want bytes in its
+// canonical form only: padded, zero trailing bits, no CR or LF (which
+// encoding/base64 skips), so that one signature has one spelling.
+func decodeMAC(s string, want int) ([]byte, bool) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, false
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	return b, err == nil && len(b) == want
 }
 
 // quoteID quotes an untrusted identifier for an error message, shortened so

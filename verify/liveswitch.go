@@ -2,7 +2,6 @@ package verify
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,8 +66,8 @@ func (v *LiveSwitch) Verify(r *Request) ([]Event, error) {
 		}
 		return nil, fmt.Errorf("liveswitch: %w: no %s header", ErrMissingSignature, HeaderLiveSwitchSignature)
 	}
-	mac, err := base64.StdEncoding.DecodeString(sign)
-	if err != nil || len(mac) != sha256.Size {
+	mac, ok := decodeMAC(sign, sha256.Size)
+	if !ok {
 		return nil, fmt.Errorf("liveswitch: %w: %s is not a base64 HMAC-SHA256", ErrMalformedSignature, HeaderLiveSwitchSignature)
 	}
 	if perr != nil {

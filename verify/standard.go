@@ -108,7 +108,10 @@ func (v *Standard) Verify(r *Request) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("standard-webhooks: %w: %s: %w", ErrMalformedSignature, names[1], err)
 	}
-	sigs := parseStandardSignatures(sigHeader)
+	sigs, ok := parseStandardSignatures(sigHeader)
+	if !ok {
+		return nil, fmt.Errorf("standard-webhooks: %w: more than %d signatures", ErrMalformedSignature, MaxStandardSignatures)
+	}
 	if len(sigs) == 0 {
 		return nil, fmt.Errorf("standard-webhooks: %w: no v1 signature", ErrMalformedSignature)
 	}
@@ -163,23 +166,32 @@ func (v *Standard) match(id, ts string, body []byte, sigs [][]byte) (string, boo
 	return "", false
 }
 
+// MaxStandardSignatures bounds the entries of webhook-signature (all
+// versions counted): a sender lists one per active secret. A longer list
+// is refused as ErrMalformedSignature rather than decoded and compared.
+const MaxStandardSignatures = 16
+
 // parseStandardSignatures returns the decoded v1 entries of a
-// webhook-signature header; other versions and undecodable entries are
-// skipped.
-func parseStandardSignatures(h string) [][]byte {
-	var sigs [][]byte
-	for _, entry := range strings.Fields(h) {
+// webhook-signature header; other versions and entries that are not
+// canonical base64 of 32 bytes are skipped. ok is false when the header
+// holds more than MaxStandardSignatures entries.
+func parseStandardSignatures(h string) (sigs [][]byte, ok bool) {
+	n := 0
+	for entry := range strings.FieldsSeq(h) {
+		if n++; n > MaxStandardSignatures {
+			return nil, false
+		}
 		version, b64, ok := strings.Cut(entry, ",")
 		if !ok || version != "v1" {
 			continue
 		}
-		sig, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil || len(sig) != sha256.Size {
+		sig, ok := decodeMAC(b64, sha256.Size)
+		if !ok {
 			continue
 		}
 		sigs = append(sigs, sig)
 	}
-	return sigs
+	return sigs, true
 }
 
 // standardMAC is HMAC-SHA256(key, id + "." + ts + "." + body).

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"time"
@@ -60,8 +59,8 @@ func (v *TRTC) Verify(r *Request) ([]Event, error) {
 	if !ok {
 		return nil, fmt.Errorf("tencent-trtc: %w: SdkAppId %s", ErrUnknownKey, quoteID(appID))
 	}
-	got, err := base64.StdEncoding.DecodeString(sign)
-	if err != nil || len(got) != sha256.Size {
+	got, ok := decodeMAC(sign, sha256.Size)
+	if !ok {
 		return nil, fmt.Errorf("tencent-trtc: %w: Sign is not a base64 HMAC-SHA256", ErrMalformedSignature)
 	}
 	if !hmacMatch(keys, got, r.Body) {
