@@ -217,6 +217,18 @@ func (s *scanner) scan(p []byte) int {
 				continue // the byte is the name's first
 			}
 		case stFieldName:
+			if s.match == 0 {
+				// Fast path: not a framing field; to the end of the name.
+				j := i
+				for j < len(p) && plainNameByte(p[j]) {
+					j++
+				}
+				i = j
+				if i == len(p) {
+					continue
+				}
+				b = p[i]
+			}
 			switch b {
 			case ':':
 				switch {
@@ -442,4 +454,11 @@ func unhex(b byte) (byte, bool) {
 		return b - 'A' + 10, true
 	}
 	return 0, false
+}
+
+// plainNameByte tells the bytes of a field name the scanner need not
+// look at: all but the colon, whitespace, CR and LF. (Go's server
+// refuses names with other bytes that are not token characters.)
+func plainNameByte(c byte) bool {
+	return c != ':' && c != ' ' && c != '\t' && c != '\r' && c != '\n'
 }
