@@ -275,9 +275,9 @@ func TestGuardLogsNoHeaderValue(t *testing.T) {
 	}
 }
 
-// TestGuardKeepsDeadlines: after a refused head the server's read
-// deadline still ends the connection (here the one waiting for the
-// handler of the request before it).
+// TestGuardHandlerContextNotCancelled: reading a refused head while the
+// request before it is served does not look like the client leaving
+// (its context is not cancelled).
 func TestGuardHandlerContextNotCancelled(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
