@@ -265,11 +265,16 @@ func (d *Disk) DeadLetters(ctx context.Context, route string, limit int) ([]Dead
 		}
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b DeadLetter) int { return a.DeadAt.Compare(b.DeadAt) })
+	sortDeadLetters(out)
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
 	return out, err
+}
+
+// sortDeadLetters orders dead letters oldest first.
+func sortDeadLetters(out []DeadLetter) {
+	slices.SortStableFunc(out, func(a, b DeadLetter) int { return a.DeadAt.Compare(b.DeadAt) })
 }
 
 func firstKey(c *bolt.Cursor) []byte { k, _ := c.First(); return k }
