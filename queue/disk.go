@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,7 +143,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	}
 	d := &Disk{
 		limits:   l,
-		maxBatch: cmpOrInt(cfg.MaxBatch, DefaultMaxBatch),
+		maxBatch: cmp.Or(cfg.MaxBatch, DefaultMaxBatch),
 		ops:      make(chan *op),
 		closing:  make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -361,11 +362,4 @@ func (d *Disk) Close() error {
 		err = d.db.Close()
 	})
 	return err
-}
-
-func cmpOrInt(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }

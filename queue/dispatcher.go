@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -130,7 +131,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		store:           cfg.Store,
 		route:           cfg.Route,
 		deliver:         cfg.Deliver,
-		concurrency:     cmpOrInt(cfg.Concurrency, 1),
+		concurrency:     cmp.Or(cfg.Concurrency, 1),
 		lease:           cfg.Lease,
 		retry:           cfg.Retry,
 		poll:            cfg.PollInterval,
