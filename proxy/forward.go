@@ -127,7 +127,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	if st.resigned {
-		for _, k := range signatureHeaders {
+		for _, k := range st.route.signatureHeaders {
 			h.Del(k)
 		}
 	}
@@ -156,15 +156,6 @@ func rewrite(pr *httputil.ProxyRequest) {
 		h.Set(verify.HeaderWebhookTimestamp, strconv.FormatInt(st.now.Unix(), 10))
 		h.Set(verify.HeaderWebhookSignature, verify.SignStandard(key, id, st.now, st.body))
 	}
-}
-
-// signatureHeaders are the senders' signature headers over the body.
-// Tencent's query Sign does not cover the body and stays.
-var signatureHeaders = []string{
-	"Authorization",                       // livekit
-	"Sign",                                // tencent-trtc
-	"X-ApplicationSignature",              // liveswitch
-	"Webhook-Signature", "Svix-Signature", // standard-webhooks
 }
 
 // droppedIncoming reports whether an incoming header named name is removed

@@ -38,7 +38,9 @@ type Route struct {
 	Upstream *url.URL
 	// MaxBody limits the request body in bytes. Zero: DefaultMaxBody.
 	MaxBody int64
-	// Timeout bounds one forward to the app. Zero: DefaultTimeout(Provider).
+	// Timeout bounds one forward to the app. Zero: the verifier's
+	// ForwardTimeout (short enough that the sender gets hookguard's answer
+	// before it gives up), else DefaultTimeout.
 	Timeout time.Duration
 	// AllowCIDRs, when not empty, lists the only source networks accepted.
 	AllowCIDRs []netip.Prefix
@@ -52,6 +54,9 @@ type Route struct {
 	// reservedQuery holds the lower-cased names of the upstream URL's
 	// query, which a sender may not set.
 	reservedQuery map[string]struct{}
+	// signatureHeaders carry the sender's signature over the body
+	// (verify.SignatureHeaderer), dropped when the body is re-shaped.
+	signatureHeaders []string
 }
 
 // Forward configures what the app receives.
@@ -65,20 +70,9 @@ type Forward struct {
 	Format string
 }
 
-// DefaultTimeout is the forward timeout of a provider's route when none is
-// configured: short enough that hookguard answers before the sender gives
-// up (Tencent Chat waits 2 s, TRTC 5 s, LiveKit 10 s).
-func DefaultTimeout(provider string) time.Duration {
-	switch provider {
-	case verify.ProviderTencent:
-		return 1500 * time.Millisecond
-	case verify.ProviderTencentTRTC:
-		return 4 * time.Second
-	case verify.ProviderLiveKit:
-		return 9 * time.Second
-	}
-	return 10 * time.Second
-}
+// DefaultTimeout is the forward timeout of a route whose verifier states
+// none (verify.ForwardTimeouter).
+const DefaultTimeout = 10 * time.Second
 
 // ErrInvalidRoute is wrapped by route validation errors.
 var ErrInvalidRoute = errors.New("invalid route")
@@ -113,7 +107,13 @@ func (r *Route) withDefaults() Route {
 		c.MaxBody = DefaultMaxBody
 	}
 	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout(c.Provider)
+		c.Timeout = DefaultTimeout
+		if ft, ok := c.Verifier.(verify.ForwardTimeouter); ok {
+			c.Timeout = ft.ForwardTimeout()
+		}
+	}
+	if sh, ok := c.Verifier.(verify.SignatureHeaderer); ok {
+		c.signatureHeaders = sh.SignatureHeaders()
 	}
 	if c.Forward.Format == "" {
 		c.Forward.Format = FormatOriginal

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -48,9 +49,10 @@ const MaxLiveKitTokenSize = 8 << 10
 type LiveKit struct {
 	// Keys maps an API key to its API secrets (several during rotation).
 	Keys Keyring
-	// Leeway is the clock skew allowed on exp, nbf and iat.
-	// If zero, one minute is used, as LiveKit's own receiver does.
-	// A negative value allows no skew at all.
+	// Leeway is the clock skew allowed on exp, nbf and iat (the route's
+	// tolerance). If zero (or negative), one minute is used, as LiveKit's
+	// own receiver does. The token's exp always applies: LiveKit's check
+	// cannot be turned off.
 	Leeway time.Duration
 	// MaxLifetime is how far ahead of now a token's exp may lie (Leeway is
 	// not added), so that a leaked token made to live for years is refused
@@ -62,12 +64,54 @@ type LiveKit struct {
 }
 
 // NewLiveKit returns a LiveKit verifier after checking that keys holds at
-// least one API key and no empty secret.
+// least one API key and no empty secret, and that leeway is not negative
+// (zero: one minute).
 func NewLiveKit(keys Keyring, leeway time.Duration, now func() time.Time) (*LiveKit, error) {
 	if err := keys.Validate(); err != nil {
 		return nil, err
 	}
-	return &LiveKit{Keys: keys, Leeway: leeway, Now: now}, nil
+	l, err := toleranceRule(ProviderLiveKit, leeway, defaultLiveKitLeeway, false)
+	if err != nil {
+		return nil, err
+	}
+	return &LiveKit{Keys: keys, Leeway: l, Now: now}, nil
+}
+
+func newLiveKitVerifier(keys Keyring, o Options) (Verifier, error) {
+	if o.MaxTokenLifetime < 0 {
+		return nil, fmt.Errorf("%s: negative MaxTokenLifetime %v", ProviderLiveKit, o.MaxTokenLifetime)
+	}
+	v, err := NewLiveKit(keys, o.Tolerance, o.Now)
+	if err != nil {
+		return nil, err
+	}
+	v.MaxLifetime = o.MaxTokenLifetime
+	return v, nil
+}
+
+// SignatureHeaders implements SignatureHeaderer.
+func (v *LiveKit) SignatureHeaders() []string { return []string{"Authorization"} }
+
+// ForwardTimeout implements ForwardTimeouter: newer senders give up after
+// 10 s.
+func (v *LiveKit) ForwardTimeout() time.Duration { return 9 * time.Second }
+
+// ReplayWindow implements ReplayWindower: a token is good until its exp,
+// at most MaxLifetime ahead, plus the leeway.
+func (v *LiveKit) ReplayWindow() time.Duration { return v.maxLifetime() + v.leeway() }
+
+func (v *LiveKit) maxLifetime() time.Duration {
+	if v.MaxLifetime <= 0 {
+		return DefaultLiveKitMaxLifetime
+	}
+	return v.MaxLifetime
+}
+
+func (v *LiveKit) leeway() time.Duration {
+	if v.Leeway <= 0 {
+		return defaultLiveKitLeeway
+	}
+	return v.Leeway
 }
 
 // liveKitClaims are the claims of a LiveKit webhook token.
@@ -132,10 +176,7 @@ func (v *LiveKit) Verify(r *Request) ([]Event, error) {
 		}
 		return nil, fmt.Errorf("livekit: %w: %w", sentinel, err)
 	}
-	maxLife := v.MaxLifetime
-	if maxLife <= 0 {
-		maxLife = DefaultLiveKitMaxLifetime
-	}
+	maxLife := v.maxLifetime()
 	if claims.ExpiresAt.After(now.Add(maxLife)) {
 		return nil, fmt.Errorf("livekit: %w: exp is more than %v ahead", ErrStale, maxLife)
 	}
@@ -180,16 +221,10 @@ func (v *LiveKit) Verify(r *Request) ([]Event, error) {
 // validator returns golang-jwt's claims validator configured as LiveKit's
 // reference receiver: exp required, iat checked, leeway on the time claims.
 func (v *LiveKit) validator(now time.Time) *jwt.Validator {
-	leeway := v.Leeway
-	if leeway == 0 {
-		leeway = defaultLiveKitLeeway
-	} else if leeway < 0 {
-		leeway = 0
-	}
 	return jwt.NewValidator(
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(leeway),
+		jwt.WithLeeway(v.leeway()),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 }
@@ -323,6 +358,23 @@ func SignLiveKit(apiKey string, secret []byte, body []byte, now time.Time) (stri
 		SHA256: base64.StdEncoding.EncodeToString(sum[:]),
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+}
+
+// sendLiveKit signs m as livekit-server does: the body as
+// application/webhook+json, the token bare in Authorization.
+func sendLiveKit(m Message) (Outgoing, error) {
+	body := m.Body
+	if body == nil {
+		ts := strconv.FormatInt(m.At.Unix(), 10)
+		body = jsonBody(map[string]any{"event": or(m.Type, "room_started"),
+			"room": map[string]any{"sid": "RM_demo", "name": "demo-room", "emptyTimeout": 5, "creationTime": ts},
+			"id":   m.ID, "createdAt": ts})
+	}
+	tok, err := SignLiveKit(m.KeyID, []byte(m.Secret), body, m.At)
+	if err != nil {
+		return Outgoing{}, err
+	}
+	return Outgoing{Header: http.Header{"Content-Type": {"application/webhook+json"}, "Authorization": {tok}}, Body: body}, nil
 }
 
 var _ Verifier = (*LiveKit)(nil)

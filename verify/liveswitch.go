@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -30,8 +31,9 @@ type LiveSwitch struct {
 	// rotation).
 	Keys Keyring
 	// Tolerance is how far each event's timestamp may be from now, either
-	// way. If zero or negative, timestamps are not checked: LiveSwitch
-	// documents no retry policy to derive a window from.
+	// way. If zero (the default, or tolerance: off), timestamps are not
+	// checked: LiveSwitch documents no retry policy to derive a window
+	// from.
 	Tolerance time.Duration
 	// Now returns the current time. If nil, time.Now is used.
 	Now func() time.Time
@@ -42,7 +44,34 @@ func NewLiveSwitch(keys Keyring, tolerance time.Duration, now func() time.Time) 
 	if err := keys.Validate(); err != nil {
 		return nil, err
 	}
-	return &LiveSwitch{Keys: keys, Tolerance: tolerance, Now: now}, nil
+	tol, err := toleranceRule(ProviderLiveSwitch, tolerance, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	return &LiveSwitch{Keys: keys, Tolerance: tol, Now: now}, nil
+}
+
+func newLiveSwitchVerifier(keys Keyring, o Options) (Verifier, error) {
+	if o.ToleranceOff && o.Tolerance != 0 {
+		return nil, fmt.Errorf("%s: both a tolerance and tolerance off", ProviderLiveSwitch)
+	}
+	return NewLiveSwitch(keys, o.Tolerance, o.Now)
+}
+
+// SignatureHeaders implements SignatureHeaderer.
+func (v *LiveSwitch) SignatureHeaders() []string { return []string{"X-ApplicationSignature"} }
+
+// ForwardTimeout implements ForwardTimeouter. LiveSwitch documents no
+// sender timeout (inferred: 10 s like most senders).
+func (v *LiveSwitch) ForwardTimeout() time.Duration { return 10 * time.Second }
+
+// ReplayWindow implements ReplayWindower: unbounded unless a tolerance
+// is set.
+func (v *LiveSwitch) ReplayWindow() time.Duration {
+	if v.Tolerance <= 0 {
+		return 0
+	}
+	return 2 * v.Tolerance
 }
 
 // liveSwitchItem is one parsed event of a request.
@@ -256,6 +285,30 @@ func splitBatch(body []byte) (events []json.RawMessage, single map[string]json.R
 // body: standard base64 of HMAC-SHA256(secret, body).
 func SignLiveSwitch(secret, body []byte) string {
 	return signHMAC(secret, body)
+}
+
+// sendLiveSwitch signs m as LiveSwitch does: X-ApplicationSignature over
+// the body; with m.Batch > 1, several events in {"batch":[...]}.
+func sendLiveSwitch(m Message) (Outgoing, error) {
+	body := m.Body
+	if body == nil {
+		typ := or(m.Type, "channel.client.joined")
+		event := func(id string) map[string]any {
+			return map[string]any{"id": id, "timestamp": m.At.UnixMilli(), "origin": "gateway", "type": typ,
+				"channel": map[string]any{"id": "demo-channel", "applicationId": m.KeyID}}
+		}
+		if m.Batch <= 1 {
+			body = jsonBody(event(m.ID))
+		} else {
+			items := make([]any, m.Batch)
+			for i := range items {
+				items[i] = event(fmt.Sprintf("%s-%d", m.ID, i))
+			}
+			body = jsonBody(map[string]any{"batch": items})
+		}
+	}
+	h := http.Header{"Content-Type": {"application/json"}, "X-Applicationsignature": {SignLiveSwitch([]byte(m.Secret), body)}}
+	return Outgoing{Header: h, Body: body}, nil
 }
 
 var _ Verifier = (*LiveSwitch)(nil)

@@ -17,13 +17,15 @@ type Options struct {
 	// secrets are "whsec_" + base64 (or the base64 alone); all others are
 	// used as their bytes.
 	Keys map[string][]string
-	// Tolerance is the freshness window. If zero, each provider's default
-	// is used: LiveKit 1 min of leeway on the token's exp/nbf, Tencent
-	// 1 min, TRTC 5 min, Standard Webhooks 5 min, LiveSwitch none. A
-	// negative value turns the check off for tencent-trtc and liveswitch,
-	// means no leeway for livekit (the token's exp still applies), and is
-	// refused for tencent and standard-webhooks.
+	// Tolerance is the freshness window, with one rule for every
+	// provider: zero is the provider's default (LiveKit 1 min of leeway
+	// on the token's exp/nbf, Tencent 1 min, TRTC 5 min, Standard
+	// Webhooks 5 min, LiveSwitch none), and a negative value is an error.
 	Tolerance time.Duration
+	// ToleranceOff turns the freshness check off, where the provider
+	// allows it (Provider.OffAllowed: tencent-trtc, liveswitch); New
+	// refuses it elsewhere, and together with a Tolerance.
+	ToleranceOff bool
 	// MaxTokenLifetime, for livekit only, is how far ahead of now a token's
 	// exp may lie (see LiveKit.MaxLifetime). If zero, ten minutes is used.
 	// Negative values, and a non-zero value for any other provider, are
@@ -33,59 +35,33 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Providers returns the provider names New accepts.
-func Providers() []string {
-	return []string{
-		ProviderLiveKit,
-		ProviderTencent,
-		ProviderTencentTRTC,
-		ProviderLiveSwitch,
-		ProviderStandardWebhooks,
-	}
-}
-
-// New returns the verifier for provider. Errors about secrets name the key
-// id, never the secret.
+// New returns the verifier for provider, as its line in the provider
+// table builds it. Errors about secrets name the key id, never the secret.
 func New(provider string, opts Options) (Verifier, error) {
-	switch provider {
-	case ProviderLiveKit, ProviderTencent, ProviderTencentTRTC, ProviderLiveSwitch, ProviderStandardWebhooks:
-	default:
-		return nil, fmt.Errorf("verify: %w %q (known: %v)", ErrUnknownProvider, provider, Providers())
+	p, err := Lookup(provider)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case opts.MaxTokenLifetime < 0:
-		return nil, fmt.Errorf("verify: %s: negative MaxTokenLifetime %v", provider, opts.MaxTokenLifetime)
-	case opts.MaxTokenLifetime != 0 && provider != ProviderLiveKit:
+	if opts.MaxTokenLifetime != 0 && provider != ProviderLiveKit {
 		return nil, fmt.Errorf("verify: %s: MaxTokenLifetime applies to %s only", provider, ProviderLiveKit)
 	}
-	parse := func(s string) ([]byte, error) { return []byte(s), nil }
-	if provider == ProviderStandardWebhooks {
-		parse = ParseStandardSecret
+	if opts.ToleranceOff && !p.OffAllowed {
+		return nil, fmt.Errorf("verify: %s: %w for this provider", provider, ErrToleranceOff)
+	}
+	parse := p.ParseSecret
+	if parse == nil {
+		parse = func(s string) ([]byte, error) { return []byte(s), nil }
 	}
 	keys, err := keyring(opts.Keys, parse)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %s: %w", provider, err)
 	}
-
-	var v Verifier
-	switch provider {
-	case ProviderLiveKit:
-		var lk *LiveKit
-		if lk, err = NewLiveKit(keys, opts.Tolerance, opts.Now); err == nil {
-			lk.MaxLifetime = opts.MaxTokenLifetime
-			v = lk
-		}
-	case ProviderTencent:
-		v, err = NewTencent(keys, opts.Tolerance, opts.Now)
-	case ProviderTencentTRTC:
-		v, err = NewTRTC(keys, opts.Tolerance, opts.Now)
-	case ProviderLiveSwitch:
-		v, err = NewLiveSwitch(keys, opts.Tolerance, opts.Now)
-	case ProviderStandardWebhooks:
-		v, err = NewStandard(keys, opts.Tolerance, opts.Now)
+	if err := keys.Validate(); err != nil {
+		return nil, fmt.Errorf("verify: %s: %w", provider, err)
 	}
+	v, err := p.New(keys, opts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("verify: %w", err)
 	}
 	return v, nil
 }

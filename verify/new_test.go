@@ -77,6 +77,14 @@ func TestNewRejects(t *testing.T) {
 		{"negative tolerance for standard", ProviderStandardWebhooks, Options{Keys: map[string][]string{"1": {stdSecret}}, Tolerance: -time.Second}, nil, "tolerance"},
 		{"negative token lifetime", ProviderLiveKit, Options{Keys: map[string][]string{"k": {"s"}}, MaxTokenLifetime: -time.Second}, nil, "MaxTokenLifetime"},
 		{"token lifetime for another provider", ProviderTencentTRTC, Options{Keys: map[string][]string{"k": {"s"}}, MaxTokenLifetime: time.Hour}, nil, "MaxTokenLifetime"},
+		{"negative tolerance for livekit", ProviderLiveKit, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: -time.Second}, nil, "negative tolerance"},
+		{"negative tolerance for trtc", ProviderTencentTRTC, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: -time.Second}, nil, "negative tolerance"},
+		{"negative tolerance for liveswitch", ProviderLiveSwitch, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: -time.Second}, nil, "negative tolerance"},
+		{"tolerance off for tencent", ProviderTencent, Options{Keys: map[string][]string{"1": {"t"}}, ToleranceOff: true}, ErrToleranceOff, "tencent"},
+		{"tolerance off for livekit", ProviderLiveKit, Options{Keys: map[string][]string{"k": {"s"}}, ToleranceOff: true}, ErrToleranceOff, "livekit"},
+		{"tolerance off for standard", ProviderStandardWebhooks, Options{Keys: map[string][]string{"1": {stdSecret}}, ToleranceOff: true}, ErrToleranceOff, "standard"},
+		{"tolerance and off", ProviderTencentTRTC, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute, ToleranceOff: true}, nil, "both"},
+		{"tolerance and off for liveswitch", ProviderLiveSwitch, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute, ToleranceOff: true}, nil, "both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,10 +57,34 @@ func NewStandard(keys Keyring, tolerance time.Duration, now func() time.Time) (*
 	if err := keys.Validate(); err != nil {
 		return nil, err
 	}
-	if tolerance < 0 {
-		return nil, fmt.Errorf("standard-webhooks: negative tolerance %v", tolerance)
+	tol, err := toleranceRule(ProviderStandardWebhooks, tolerance, defaultStandardTolerance, false)
+	if err != nil {
+		return nil, err
 	}
-	return &Standard{Keys: keys, Tolerance: tolerance, Now: now}, nil
+	return &Standard{Keys: keys, Tolerance: tol, Now: now}, nil
+}
+
+func newStandardVerifier(keys Keyring, o Options) (Verifier, error) {
+	return NewStandard(keys, o.Tolerance, o.Now)
+}
+
+// SignatureHeaders implements SignatureHeaderer.
+func (v *Standard) SignatureHeaders() []string {
+	return []string{HeaderWebhookSignature, "Svix-Signature"}
+}
+
+// ForwardTimeout implements ForwardTimeouter.
+func (v *Standard) ForwardTimeout() time.Duration { return 10 * time.Second }
+
+// ReplayWindow implements ReplayWindower: webhook-timestamp may lie up to
+// the tolerance on either side of now.
+func (v *Standard) ReplayWindow() time.Duration { return 2 * v.tolerance() }
+
+func (v *Standard) tolerance() time.Duration {
+	if v.Tolerance <= 0 {
+		return defaultStandardTolerance
+	}
+	return v.Tolerance
 }
 
 // ParseStandardSecret decodes a secret as configured: "whsec_" followed by
@@ -210,6 +235,25 @@ func standardMAC(key []byte, id, ts string, body []byte) []byte {
 func SignStandard(key []byte, id string, ts time.Time, body []byte) string {
 	mac := standardMAC(key, id, strconv.FormatInt(ts.Unix(), 10), body)
 	return "v1," + base64.StdEncoding.EncodeToString(mac)
+}
+
+// sendStandard signs m as a Standard Webhooks sender does, with m.ID as
+// webhook-id.
+func sendStandard(m Message) (Outgoing, error) {
+	key, err := ParseStandardSecret(m.Secret)
+	if err != nil {
+		return Outgoing{}, err
+	}
+	body := m.Body
+	if body == nil {
+		body = jsonBody(map[string]any{"type": or(m.Type, "invoice.paid"), "timestamp": m.At.UTC().Format(time.RFC3339),
+			"data": map[string]any{"id": m.ID}})
+	}
+	h := http.Header{"Content-Type": {"application/json"}}
+	h.Set(HeaderWebhookID, m.ID)
+	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(m.At.Unix(), 10))
+	h.Set(HeaderWebhookSignature, SignStandard(key, m.ID, m.At, body))
+	return Outgoing{Header: h, Body: body}, nil
 }
 
 var _ Verifier = (*Standard)(nil)

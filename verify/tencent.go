@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -40,10 +41,33 @@ func NewTencent(keys Keyring, tolerance time.Duration, now func() time.Time) (*T
 	if err := keys.Validate(); err != nil {
 		return nil, err
 	}
-	if tolerance < 0 {
-		return nil, fmt.Errorf("tencent: negative tolerance %v: the signature does not cover the body, so freshness cannot be turned off", tolerance)
+	tol, err := toleranceRule(ProviderTencent, tolerance, defaultTencentTolerance, false)
+	if err != nil {
+		return nil, err
 	}
-	return &Tencent{Keys: keys, Tolerance: tolerance, Now: now}, nil
+	return &Tencent{Keys: keys, Tolerance: tol, Now: now}, nil
+}
+
+func newTencentVerifier(keys Keyring, o Options) (Verifier, error) {
+	return NewTencent(keys, o.Tolerance, o.Now)
+}
+
+// SignatureHeaders implements SignatureHeaderer: the Sign is in the query
+// and covers no body, so it stays valid whatever is forwarded.
+func (v *Tencent) SignatureHeaders() []string { return nil }
+
+// ForwardTimeout implements ForwardTimeouter: Chat waits 2 s.
+func (v *Tencent) ForwardTimeout() time.Duration { return 1500 * time.Millisecond }
+
+// ReplayWindow implements ReplayWindower: RequestTime may lie up to the
+// tolerance on either side of now.
+func (v *Tencent) ReplayWindow() time.Duration { return 2 * v.tolerance() }
+
+func (v *Tencent) tolerance() time.Duration {
+	if v.Tolerance <= 0 {
+		return defaultTencentTolerance
+	}
+	return v.Tolerance
 }
 
 // Verify implements Verifier.
@@ -181,3 +205,25 @@ var (
 	_ Verifier     = (*Tencent)(nil)
 	_ Acknowledger = (*Tencent)(nil)
 )
+
+// sendTencent signs m as Tencent's callback service does: Sign and
+// RequestTime in the query beside SdkAppid and CallbackCommand.
+func sendTencent(m Message) (Outgoing, error) {
+	cmd := or(m.Type, "Live.CallbackAfterCreateRoom")
+	body := m.Body
+	if body == nil {
+		body = jsonBody(map[string]any{"CallbackCommand": cmd, "EventTime": m.At.UnixMilli(), "RoomId": "demo-room",
+			"Operator_Account": "demo-user", "Nonce": m.ID})
+	}
+	rt := m.At.Unix()
+	q := url.Values{
+		"SdkAppid":        {m.KeyID},
+		"CallbackCommand": {cmd},
+		"contenttype":     {"json"},
+		"ClientIP":        {"127.0.0.1"},
+		"OptPlatform":     {"RESTAPI"},
+		"RequestTime":     {strconv.FormatInt(rt, 10)},
+		"Sign":            {SignTencent(m.Secret, rt)},
+	}
+	return Outgoing{Header: http.Header{"Content-Type": {"application/json"}}, Query: q, Body: body}, nil
+}

@@ -3,6 +3,7 @@ package verify
 import (
 	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 )
@@ -21,19 +22,56 @@ type TRTC struct {
 	// Keys maps an SdkAppId to its callback keys (several during rotation).
 	Keys Keyring
 	// Tolerance is how far the body's CallbackTs may be from now, either
-	// way. If zero, five minutes is used; if negative, CallbackTs is not
-	// checked (nor required).
+	// way. If zero (or negative), five minutes is used.
 	Tolerance time.Duration
+	// Off turns the CallbackTs check off: it is then neither checked nor
+	// required, and only dedupe stops a replay.
+	Off bool
 	// Now returns the current time. If nil, time.Now is used.
 	Now func() time.Time
 }
 
-// NewTRTC returns a TRTC verifier after checking keys.
+// NewTRTC returns a TRTC verifier after checking keys and tolerance (zero:
+// five minutes; negative: an error).
 func NewTRTC(keys Keyring, tolerance time.Duration, now func() time.Time) (*TRTC, error) {
 	if err := keys.Validate(); err != nil {
 		return nil, err
 	}
-	return &TRTC{Keys: keys, Tolerance: tolerance, Now: now}, nil
+	tol, err := toleranceRule(ProviderTencentTRTC, tolerance, defaultTRTCTolerance, false)
+	if err != nil {
+		return nil, err
+	}
+	return &TRTC{Keys: keys, Tolerance: tol, Now: now}, nil
+}
+
+func newTRTCVerifier(keys Keyring, o Options) (Verifier, error) {
+	tol, err := toleranceRule(ProviderTencentTRTC, o.Tolerance, defaultTRTCTolerance, o.ToleranceOff)
+	if err != nil {
+		return nil, err
+	}
+	return &TRTC{Keys: keys, Tolerance: tol, Off: o.ToleranceOff, Now: o.Now}, nil
+}
+
+// SignatureHeaders implements SignatureHeaderer.
+func (v *TRTC) SignatureHeaders() []string { return []string{"Sign"} }
+
+// ForwardTimeout implements ForwardTimeouter: TRTC waits 5 s.
+func (v *TRTC) ForwardTimeout() time.Duration { return 4 * time.Second }
+
+// ReplayWindow implements ReplayWindower: CallbackTs may lie up to the
+// tolerance on either side of now.
+func (v *TRTC) ReplayWindow() time.Duration {
+	if v.Off {
+		return 0
+	}
+	return 2 * v.tolerance()
+}
+
+func (v *TRTC) tolerance() time.Duration {
+	if v.Tolerance <= 0 {
+		return defaultTRTCTolerance
+	}
+	return v.Tolerance
 }
 
 // Verify implements Verifier. When the SdkAppId header is absent and exactly
@@ -79,11 +117,8 @@ func (v *TRTC) Verify(r *Request) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tencent-trtc: %w: %w", ErrMalformedBody, err)
 	}
-	if v.Tolerance >= 0 {
-		tol := v.Tolerance
-		if tol == 0 {
-			tol = defaultTRTCTolerance
-		}
+	if !v.Off {
+		tol := v.tolerance()
 		if !hasTime {
 			return nil, fmt.Errorf("tencent-trtc: %w: no CallbackTs to check freshness", ErrMalformedBody)
 		}
@@ -108,6 +143,26 @@ func (v *TRTC) Verify(r *Request) ([]Event, error) {
 // standard base64 of HMAC-SHA256(key, body).
 func SignTRTC(key, body []byte) string {
 	return signHMAC(key, body)
+}
+
+// sendTRTC signs m as TRTC's callback service does: Sign and SdkAppId
+// headers over the body.
+func sendTRTC(m Message) (Outgoing, error) {
+	body := m.Body
+	if body == nil {
+		et := 103
+		if m.Type != "" {
+			n, err := strconv.Atoi(m.Type)
+			if err != nil {
+				return Outgoing{}, fmt.Errorf("%s: the event type is a number, e.g. 103", ProviderTencentTRTC)
+			}
+			et = n
+		}
+		body = jsonBody(map[string]any{"EventGroupId": 1, "EventType": et, "CallbackTs": m.At.UnixMilli(),
+			"EventInfo": map[string]any{"RoomId": 8489, "EventTs": m.At.Unix(), "EventMsTs": m.At.UnixMilli(), "UserId": "demo-user", "Nonce": m.ID}})
+	}
+	h := http.Header{"Content-Type": {"application/json"}, "Sdkappid": {m.KeyID}, "Sign": {SignTRTC([]byte(m.Secret), body)}}
+	return Outgoing{Header: h, Body: body}, nil
 }
 
 var _ Verifier = (*TRTC)(nil)

@@ -55,11 +55,13 @@ type routeConfig struct {
 	Provider   string                `yaml:"provider"`
 	Upstream   string                `yaml:"upstream"`
 	Secrets    map[string]secretList `yaml:"secrets"`
-	Tolerance  duration              `yaml:"tolerance"`
+	Tolerance  tolerance             `yaml:"tolerance"`
 	MaxBody    byteSize              `yaml:"max_body"`
 	Timeout    duration              `yaml:"timeout"`
 	AllowCIDRs []string              `yaml:"allow_cidrs"`
 	Forward    *forwardConfig        `yaml:"forward"`
+	// MaxTokenLifetime (livekit) bounds how far ahead a token's exp may lie.
+	MaxTokenLifetime duration `yaml:"max_token_lifetime"`
 	// DedupeSize bounds the keys this route's memory store remembers.
 	// 0: dedupe.size.
 	DedupeSize int `yaml:"dedupe_size"`
@@ -100,6 +102,58 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	*d = duration(v)
 	return nil
 }
+
+// tolerance is a route's freshness window: a duration, or "off". Zero (or
+// absent) is the provider's default; a negative value is an error.
+type tolerance struct {
+	d   time.Duration
+	off bool
+}
+
+func (t *tolerance) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseTolerance(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*t = v
+	return nil
+}
+
+func parseTolerance(s string) (tolerance, error) {
+	if s == "off" {
+		return tolerance{off: true}, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return tolerance{}, fmt.Errorf("tolerance: %q is not a duration like 5m, or off", s)
+	}
+	if d < 0 {
+		return tolerance{}, fmt.Errorf("tolerance: %q is negative (0 is the provider's default; off turns the check off)", s)
+	}
+	return tolerance{d: d}, nil
+}
+
+// String and Set make tolerance a flag value.
+func (t *tolerance) String() string {
+	if t.off {
+		return "off"
+	}
+	if t.d == 0 {
+		return ""
+	}
+	return t.d.String()
+}
+
+func (t *tolerance) Set(s string) error {
+	v, err := parseTolerance(s)
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
+func (t *tolerance) Type() string { return "duration|off" }
 
 // byteSize is a size in bytes written as 1048576, "512KiB", "1MiB" or "1MB".
 type byteSize int64

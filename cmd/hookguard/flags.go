@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookguard/hookguard/verify"
 	"github.com/spf13/pflag"
 )
 
@@ -22,7 +23,7 @@ type serveFlags struct {
 	provider     string
 	upstream     string
 	secrets      []string
-	tolerance    time.Duration
+	tolerance    tolerance
 	maxBody      string
 	timeout      time.Duration
 	allowCIDRs   []string
@@ -52,10 +53,10 @@ func newServeFlagSet(name string, out io.Writer) (*pflag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.adminListen, "admin-listen", "", `admin listener for /metrics /healthz /readyz (default 127.0.0.1:9090; "off" disables)`)
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info)")
 	fs.StringVar(&f.path, "path", "/webhook", "path of the single route")
-	fs.StringVar(&f.provider, "provider", "", "provider of the single route: livekit, tencent, tencent-trtc, liveswitch, standard-webhooks")
+	fs.StringVar(&f.provider, "provider", "", "provider of the single route: "+strings.Join(verify.Providers(), ", "))
 	fs.StringVar(&f.upstream, "upstream", "", "URL of the app that receives verified events")
 	fs.StringArrayVar(&f.secrets, "secret", nil, "KEYID=SOURCE, repeatable; SOURCE is env:NAME, file:/path or the secret itself (prefer env: or file:)")
-	fs.DurationVar(&f.tolerance, "tolerance", 0, "accepted clock difference of signed timestamps (default: the provider's)")
+	fs.Var(&f.tolerance, "tolerance", "accepted clock difference of signed timestamps, or off (default: the provider's)")
 	fs.StringVar(&f.maxBody, "max-body", "", "body limit, e.g. 1MiB (default 1MiB)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "timeout of one forward to the app (default: fits the provider's own timeout)")
 	fs.StringSliceVar(&f.allowCIDRs, "allow-cidr", nil, "only accept webhooks from these networks (repeatable)")
@@ -124,7 +125,7 @@ func (f *serveFlags) toConfig(getenv func(string) string) (*fileConfig, error) {
 	}
 	rc := routeConfig{
 		Path: f.path, Provider: f.provider, Upstream: f.upstream,
-		Tolerance: duration(f.tolerance), Timeout: duration(f.timeout),
+		Tolerance: f.tolerance, Timeout: duration(f.timeout),
 		AllowCIDRs: f.allowCIDRs, Secrets: map[string]secretList{},
 	}
 	if f.maxBody != "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/hookguard/hookguard/verify"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,9 @@ func TestConfigErrorsNameTheFieldAndNoSecret(t *testing.T) {
 		{"bad cidr", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n    allow_cidrs: [nope]\n", nil, "allow_cidrs"},
 		{"bad forward secret", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n    forward: {signing_secret: \"whsec_!!notbase64\"}\n", nil, "forward.signing_secret"},
 		{"empty file", "", nil, "empty"},
+		{"negative tolerance", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n    tolerance: -1s\n", nil, "line 6: tolerance"},
+		{"tolerance off where it cannot be", "routes:\n  - path: /a\n    provider: tencent\n    upstream: http://x\n    secrets: {k: v}\n    tolerance: off\n", nil, "cannot be turned off"},
+		{"max_token_lifetime on another provider", "routes:\n  - path: /a\n    provider: tencent-trtc\n    upstream: http://x\n    secrets: {k: v}\n    max_token_lifetime: 1h\n", nil, "MaxTokenLifetime"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,5 +212,37 @@ routes:
 	_, err := parseConfig([]byte("routes:\n  - pth: /a\n"), mapEnv(nil))
 	if !errors.Is(err, errUnknownKey) {
 		t.Errorf("%v does not wrap errUnknownKey", err)
+	}
+}
+
+func TestToleranceOffAndTokenLifetime(t *testing.T) {
+	e := env{getenv: mapEnv(nil), readFile: os.ReadFile, now: time.Now}
+	cfg, err := parseConfig([]byte(`routes:
+  - path: /trtc
+    provider: tencent-trtc
+    upstream: http://127.0.0.1:9/x
+    secrets: {"1400000000": key}
+    tolerance: off
+  - path: /lk
+    provider: livekit
+    upstream: http://127.0.0.1:9/x
+    secrets: {devkey: secret}
+    tolerance: 30s
+    max_token_lifetime: 5m
+`), mapEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, err := buildRoutes(cfg, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trtc := routes[0].Verifier.(*verify.TRTC)
+	if !trtc.Off {
+		t.Error("tolerance: off did not turn the TRTC check off")
+	}
+	lk := routes[1].Verifier.(*verify.LiveKit)
+	if lk.Leeway != 30*time.Second || lk.MaxLifetime != 5*time.Minute {
+		t.Errorf("livekit leeway %v, max lifetime %v", lk.Leeway, lk.MaxLifetime)
 	}
 }

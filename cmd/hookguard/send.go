@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookguard/hookguard/verify"
 	"github.com/spf13/pflag"
 )
 
@@ -29,9 +30,9 @@ func send(ctx context.Context, args []string, e env, stdout, stderr io.Writer) e
 		age      time.Duration
 		insecure bool
 	)
-	fs.StringVar(&s.Provider, "provider", "", "livekit, tencent, tencent-trtc, liveswitch or standard-webhooks")
+	fs.StringVar(&s.Provider, "provider", "", strings.Join(verify.Providers(), ", "))
 	fs.StringVar(&s.URL, "url", "http://127.0.0.1:8080/webhook", "where to post")
-	fs.StringVar(&s.KeyID, "key-id", "", "API key (livekit), SdkAppId (tencent, tencent-trtc), application id (liveswitch); any label otherwise")
+	fs.StringVar(&s.KeyID, "key-id", "", keyIDHelp())
 	fs.StringVar(&secret, "secret", "", "env:NAME, file:/path or the secret itself (whsec_... for standard-webhooks)")
 	fs.StringVar(&bodyArg, "body", "", "body to send: JSON text, or @file; default: a sample event")
 	fs.StringVar(&s.Type, "type", "", "event type or command of the sample event")
@@ -123,4 +124,14 @@ func forgedSecret(real string) string {
 		return "whsec_" + base64.StdEncoding.EncodeToString(b)
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// keyIDHelp says what a key id is, provider by provider.
+func keyIDHelp() string {
+	var parts []string
+	for _, name := range verify.Providers() {
+		p, _ := verify.Lookup(name)
+		parts = append(parts, p.KeyID+" ("+name+")")
+	}
+	return strings.Join(parts, ", ")
 }

@@ -117,7 +117,8 @@ func buildRoute(rc routeConfig, e env) (proxy.Route, error) {
 			keys[id] = append(keys[id], v)
 		}
 	}
-	v, err := verify.New(rc.Provider, verify.Options{Keys: keys, Tolerance: time.Duration(rc.Tolerance), Now: e.now})
+	v, err := verify.New(rc.Provider, verify.Options{Keys: keys, Tolerance: rc.Tolerance.d, ToleranceOff: rc.Tolerance.off,
+		MaxTokenLifetime: time.Duration(rc.MaxTokenLifetime), Now: e.now})
 	if err != nil {
 		return r, fmt.Errorf("provider %s: %w", rc.Provider, err)
 	}
