@@ -9,8 +9,8 @@ import (
 	"log"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,14 +38,12 @@ var errResponseTooLarge = errors.New("upstream response larger than 1 MiB")
 // forwardState travels with one outgoing request through the ReverseProxy
 // hooks, and records what happened.
 type forwardState struct {
-	route *Route
-	event *verify.Event
-	now   time.Time
-	body  []byte // what is sent to the app
-	// resigned: body is not the sender's signed body, so the sender's
-	// signature headers are dropped.
-	resigned bool
-	err      *Error // set by the ErrorHandler: the app was not reached or answered badly
+	route    *Route
+	now      time.Time
+	header   http.Header // the normalized header (normalizedHeader)
+	rawQuery string      // the sender's query, after the upstream's
+	body     []byte      // what is sent to the app
+	err      *Error      // set by the ErrorHandler: the app was not reached or answered badly
 }
 
 type forwardStateKey struct{}
@@ -98,8 +96,8 @@ func newReverseProxy(transport http.RoundTripper, errorLog *log.Logger) *httputi
 	}
 }
 
-// rewrite points the outgoing request at the route's upstream and sets
-// hookguard's headers.
+// rewrite points the outgoing request at the route's upstream with the
+// normalized header prepared for it, and signs it when the route re-signs.
 func rewrite(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(forwardStateKey{}).(*forwardState)
 	up := st.route.Upstream
@@ -110,72 +108,22 @@ func rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawPath = up.RawPath
 	switch {
 	case up.RawQuery == "":
-		out.URL.RawQuery = pr.In.URL.RawQuery
-	case pr.In.URL.RawQuery == "":
+		out.URL.RawQuery = st.rawQuery
+	case st.rawQuery == "":
 		out.URL.RawQuery = up.RawQuery
 	default:
-		out.URL.RawQuery = up.RawQuery + "&" + pr.In.URL.RawQuery
+		out.URL.RawQuery = up.RawQuery + "&" + st.rawQuery
 	}
 	out.Host = ""
-	pr.SetXForwarded()
-
-	h := out.Header
-	resign := st.route.Forward.SigningKey != nil
-	for k := range h {
-		if droppedIncoming(k, resign) {
-			delete(h, k)
-		}
-	}
-	if st.resigned {
-		for _, k := range st.route.signatureHeaders {
-			h.Del(k)
-		}
-	}
-	ev := st.event
-	h.Set(HeaderProvider, ev.Provider)
-	h.Set(HeaderRoute, st.route.Name)
-	h.Set(HeaderEventID, eventID(ev))
-	if ev.Type != "" {
-		h.Set(HeaderEventType, ev.Type)
-	}
-	if !ev.Time.IsZero() {
-		h.Set(HeaderEventTime, ev.Time.UTC().Format(time.RFC3339Nano))
-	}
-	if ev.KeyID != "" {
-		h.Set(HeaderKeyID, ev.KeyID)
-	}
-	if st.route.Forward.Format == FormatCloudEvents {
-		h.Set("Content-Type", cloudEventsContentType)
-	}
+	out.Header = st.header
 	if key := st.route.Forward.SigningKey; key != nil {
-		// hookguard's signature replaces the sender's Standard Webhooks
-		// headers (every webhook-* and svix-* was dropped above), so the
-		// app sees one signature.
-		id := eventID(ev)
-		h.Set(verify.HeaderWebhookID, id)
-		h.Set(verify.HeaderWebhookTimestamp, strconv.FormatInt(st.now.Unix(), 10))
-		h.Set(verify.HeaderWebhookSignature, verify.SignStandard(key, id, st.now, st.body))
+		// Signed now, at sending: receivers refuse old timestamps, and a
+		// queued event may be sent long after it arrived.
+		id := st.header.Get(HeaderEventID)
+		st.header.Set(verify.HeaderWebhookID, id)
+		st.header.Set(verify.HeaderWebhookTimestamp, strconv.FormatInt(st.now.Unix(), 10))
+		st.header.Set(verify.HeaderWebhookSignature, verify.SignStandard(key, id, st.now, st.body))
 	}
-}
-
-// droppedIncoming reports whether an incoming header named name is removed
-// before forwarding:
-//   - any name with "_": CGI, WSGI, Rack and PHP read "_" as "-", so
-//     X_Hookguard_Key_Id or X_Forwarded_For would merge with the header
-//     hookguard sets (nginx drops them by default too);
-//   - X-Hookguard-*, in any letter case: hookguard owns those names;
-//   - on a re-signing route, every webhook-* and svix-* header, so the app
-//     sees only hookguard's signature.
-func droppedIncoming(name string, resign bool) bool {
-	if strings.IndexByte(name, '_') >= 0 {
-		return true
-	}
-	return hasPrefixFold(name, HeaderPrefix) ||
-		(resign && (hasPrefixFold(name, "Webhook-") || hasPrefixFold(name, "Svix-")))
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // eventID is the provider's event id, or the derived dedupe key when the
@@ -208,20 +156,34 @@ func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *v
 	if err != nil {
 		return &answer{status: http.StatusBadGateway, err: refusal(http.StatusBadGateway, ReasonUnreachable, err)}
 	}
-	st := &forwardState{route: r, event: ev, now: now, body: body, resigned: split || r.Forward.Format == FormatCloudEvents}
+	header := normalizedHeader(in, r, ev, split || r.Forward.Format == FormatCloudEvents)
+	return h.send(ctx, r, header, in.URL.RawQuery, body)
+}
+
+// send posts body with header (normalized) and the sender's rawQuery to
+// r's upstream within r's timeout, detached from ctx's cancellation, and
+// returns the app's whole answer.
+func (h *Handler) send(ctx context.Context, r *Route, header http.Header, rawQuery string, body []byte) *answer {
+	st := &forwardState{route: r, now: h.now(), header: header, rawQuery: rawQuery, body: body}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Timeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, forwardStateKey{}, st)
 
-	out := in.Clone(ctx)
 	// The body is buffered: it goes out with Content-Length, never chunked
-	// (several app servers answer 411 to chunked requests), and the
-	// sender's trailers are dropped (they would arrive after the
-	// verification and could carry any header).
-	out.TransferEncoding = nil
-	out.Trailer = nil
+	// (several app servers answer 411 to chunked requests), and no
+	// trailers (the sender's would arrive after the verification and could
+	// carry any header).
+	out := &http.Request{
+		Method:     http.MethodPost,
+		URL:        &url.URL{Path: r.Path},
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     header,
+		Host:       r.Upstream.Host,
+	}
+	out = out.WithContext(ctx)
 	out.ContentLength = int64(len(body))
-	out.Header.Del("Content-Length")
 	if len(body) == 0 {
 		// A zero ContentLength with a non-nil Body means "unknown" to the
 		// Transport, which would send it chunked.
