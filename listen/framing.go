@@ -140,6 +140,7 @@ type scanner struct {
 	badOff int64 // offset of the byte that broke the rule
 	cutOff int64 // offset from which the server must not get the stream
 	inHead bool  // the rule was broken in a head (else in a chunked body)
+	at     uint8 // the state it was broken in
 }
 
 // scan advances s over p, the next bytes of the stream. It returns
@@ -434,6 +435,7 @@ func (s *scanner) shiftRequestLine(b []byte) {
 // refuse records the broken rule at p[i] (p started at offset start) and
 // returns how many bytes of p the server may still get.
 func (s *scanner) refuse(start int64, i int, reason string, inHead bool) int {
+	s.at = s.state
 	s.state, s.reason, s.inHead = stRefused, reason, inHead
 	s.badOff = start + int64(i)
 	s.cutOff = s.badOff

@@ -2,22 +2,35 @@ package listen
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
+	"time"
 )
 
-// ErrRefused is what a guarded connection's Read returns, wrapped, once
-// the rest of a chunked body it refused is asked for.
-var ErrRefused = errors.New("listen: connection refused for ambiguous HTTP/1 framing")
+// After a refusal, Close lingers (RFC 9112 §9.6): it half-closes, then
+// reads and drops what the client still sends, for up to lingerTime or
+// lingerBytes, before closing; closing with unread data would reset the
+// connection and could destroy the 400 before the client reads it.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
 
-// refusedHead is what the server gets instead of a head that breaks a
-// rule, from wherever it is in the head: a line with a NUL byte, which
-// Go's server refuses whatever comes before it (as a request line,
-// a field name or a field value), answering 400 Bad Request with
-// Connection: close.
-const refusedHead = "\x00\r\n\r\n"
+// What the server gets, from the offending byte on, instead of the
+// stream. Each makes Go's server fail wherever the cut leaves it:
+const (
+	// refusedHead, in a head or a trailer: a NUL in a line, refused
+	// whatever comes before it in the line (request line, field name or
+	// value). For a head, Go answers 400 Bad Request with Connection:
+	// close; for a trailer, the body read fails.
+	refusedHead = "\x00\r\n\r\n"
+	// refusedChunk, in a chunk-size line or after chunk data: a line
+	// ending in a bare LF, or "\r\n" missing after the data. The body
+	// read fails.
+	refusedChunk = "x\n"
+)
 
 // Guard refuses HTTP/1.x requests whose framing a front proxy and Go's
 // server could read differently, and so could smuggle a request past the
@@ -32,9 +45,9 @@ const refusedHead = "\x00\r\n\r\n"
 // first request that breaks a rule, the server gets, from that request's
 // head on, a head it answers with 400 Bad Request and Connection: close,
 // so the requests before it are answered in order and the offending one
-// never reaches the handler; a rule broken in a chunked body ends the
-// body with an error (the handler sees a failed read). Nothing after it
-// is read as a request. Each refusal is logged once and reported to
+// never reaches the handler; a rule broken in a chunked body makes the
+// body read fail (and the connection close after the handler's answer).
+// Nothing after it is read as a request. Each refusal is logged once and reported to
 // OnReject.
 //
 // The zero value is ready to use.
@@ -88,6 +101,9 @@ type conn struct {
 	s scanner
 	// After a refusal: what the server still gets instead of the stream.
 	pending string
+	// isRefused is set on a refusal, for Close (which may run in another
+	// goroutine than Read).
+	isRefused atomic.Bool
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -103,27 +119,22 @@ func (c *conn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	c.refused()
-	if !c.s.inHead {
-		if k == 0 {
-			return 0, c.bodyErr()
-		}
-		return k, nil
-	}
 	c.pending = refusedHead
+	switch c.s.at {
+	case stChunkSize, stChunkExt, stChunkSizeLF, stChunkDataCR, stChunkDataLF:
+		c.pending = refusedChunk
+	}
 	m := copy(p[k:], c.pending)
 	c.pending = c.pending[m:]
 	return k + m, nil
 }
 
-// readRefused serves a read after a refusal. In a chunked body: an error,
-// which the body reader reports. In a head: the rest of refusedHead, then
-// nothing; the connection is still read (and the bytes dropped) so that
-// the server's deadlines, its wait for the end of a request it is
-// answering, and the client closing behave as before.
+// readRefused serves a read after a refusal: the rest of the
+// substitute, then nothing. The connection is still read (and the bytes
+// dropped) so that the server's deadlines, its background read while it
+// answers an earlier request, and the client closing behave as before:
+// an error here would cancel the request being answered.
 func (c *conn) readRefused(p []byte) (int, error) {
-	if !c.s.inHead {
-		return 0, c.bodyErr()
-	}
 	if c.pending != "" {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]
@@ -139,13 +150,9 @@ func (c *conn) readRefused(p []byte) (int, error) {
 	}
 }
 
-func (c *conn) bodyErr() error {
-	return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(),
-		Err: errors.Join(ErrRefused, io.ErrUnexpectedEOF)}
-}
-
 // refused logs and reports the refusal, once.
 func (c *conn) refused() {
+	c.isRefused.Store(true)
 	c.g.logger().LogAttrs(context.Background(), slog.LevelWarn, "http: request refused: ambiguous HTTP/1 framing",
 		slog.String("reason", c.s.reason),
 		slog.String("remote", addrString(c.RemoteAddr())),
@@ -154,6 +161,21 @@ func (c *conn) refused() {
 	if c.g.OnReject != nil {
 		c.g.OnReject(c.s.reason)
 	}
+}
+
+// Close closes the connection; after a refusal it lingers, in the
+// background, and returns at once.
+func (c *conn) Close() error {
+	if !c.isRefused.Load() {
+		return c.Conn.Close()
+	}
+	go func() {
+		c.CloseWrite()
+		c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+		io.CopyN(io.Discard, c.Conn, lingerBytes)
+		c.Conn.Close()
+	}()
+	return nil
 }
 
 // CloseWrite half-closes the connection when the underlying one can, as

@@ -286,19 +286,30 @@ func TestGuardHandlerContextNotCancelled(t *testing.T) {
 	ctxErr := make(chan error, 1)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/first" {
-			time.Sleep(100 * time.Millisecond) // the refused head is read meanwhile
+			time.Sleep(100 * time.Millisecond) // the refused request is read meanwhile
 			ctxErr <- r.Context().Err()
+			return
+		}
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, "unreadable body", http.StatusBadRequest)
 		}
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve((&Guard{Logger: slog.New(slog.DiscardHandler)}).Listener(ln))
 	defer srv.Shutdown(context.Background())
-	statuses, closed := exchange(t, ln.Addr().String(), first+"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
-	if err := <-ctxErr; err != nil {
-		t.Errorf("the earlier request's context: %v, want not cancelled", err)
-	}
-	if len(statuses) != 2 || statuses[1] != 400 || !closed {
-		t.Errorf("statuses %v (closed %v)", statuses, closed)
+	for _, bad := range []string{
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
+	} {
+		statuses, closed := exchange(t, ln.Addr().String(), first+bad)
+		if err := <-ctxErr; err != nil {
+			t.Errorf("the earlier request's context: %v, want not cancelled", err)
+		}
+		if len(statuses) != 2 || statuses[0] != 200 || statuses[1] != 400 || !closed {
+			t.Errorf("statuses %v (closed %v)", statuses, closed)
+		}
 	}
 }
 
 func discardLog() *log.Logger { return slog.NewLogLogger(slog.DiscardHandler, slog.LevelDebug) }
+
+func (c *splitConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }

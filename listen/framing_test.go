@@ -116,6 +116,8 @@ func refusalCases() []refusalCase {
 		{"chunk size with 17 digits", te + "00000000000000005\r\nhello\r\n", ReasonChunkTooLarge, "5\r\n"},
 		{"bare lf after chunk size", te + "5\nhello\r\n0\r\n\r\n", ReasonBareLF, "\nhello"},
 		{"bare cr after chunk size", te + "5\rhello\r\n0\r\n\r\n", ReasonBareCR, "hello"},
+		{"bare cr after chunk data", te + "5\r\nhello\rX0\r\n\r\n", ReasonBareCR, "X0"},
+		{"bare cr in the trailer", te + "0\r\nX-T: 1\rX\r\n\r\n", ReasonBareCR, "X\r\n"},
 		{"bare lf after chunk data", te + "5\r\nhello\n0\r\n\r\n", ReasonBareLF, "\n0\r\n"},
 		{"chunk data too long", te + "5\r\nhelloXX\r\n0\r\n\r\n", ReasonChunkData, "XX"},
 		{"bare lf after last chunk", te + "5\r\nhello\r\n0\n\r\n", ReasonBareLF, "\n\r\n"},
