@@ -37,11 +37,16 @@ type result struct {
 	body    []byte
 }
 
-func (r *result) ok() bool { return r.outcome == OutcomeForwarded || r.outcome == OutcomeDuplicate }
+func (r *result) ok() bool {
+	return r.outcome == OutcomeForwarded || r.outcome == OutcomeDuplicate || r.outcome == OutcomeQueued
+}
 
 // deliver runs DESIGN steps 5 to 7 for one verified event: claim it, forward
 // it, and mark it delivered only once the app answered 2xx.
 func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split bool, rep Report) *result {
+	if r.Delivery == DeliveryQueue {
+		return h.enqueue(req, r, ev, split, rep)
+	}
 	rep.EventID, rep.Type = eventID(ev), ev.Type
 	key := r.Name + ":" + ev.Key
 

@@ -17,6 +17,7 @@ const (
 	OutcomeRejected      = "rejected"       // refused by hookguard (see Reason)
 	OutcomeUpstreamError = "upstream_error" // the app could not be reached in time
 	OutcomeBusy          = "busy"           // a copy was still in flight; sender told to retry
+	OutcomeQueued        = "queued"         // stored durably; delivered by the queue
 )
 
 // Rejection reasons: a small fixed set, safe as metric labels.
@@ -41,6 +42,8 @@ const (
 	ReasonUnreachable        = "upstream_unreachable"
 	ReasonTimeout            = "upstream_timeout"
 	ReasonInvalid            = "invalid"
+	ReasonQueueFull          = "queue_full"
+	ReasonQueueError         = "queue_error"
 )
 
 // Error is a refusal or failure that carries what the sender is answered:

@@ -27,6 +27,9 @@ const (
 	HeaderEventType = "X-Hookguard-Event-Type"
 	HeaderEventTime = "X-Hookguard-Event-Time"
 	HeaderKeyID     = "X-Hookguard-Key-Id"
+	// HeaderQueueID, on the answer to the sender of a queued event, is the
+	// event's id in the queue (for `hookguard queue` and the console).
+	HeaderQueueID = "X-Hookguard-Queue-Id"
 )
 
 // maxUpstreamResponse bounds the app's answer kept in memory. A larger
@@ -157,15 +160,15 @@ func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *v
 		return &answer{status: http.StatusBadGateway, err: refusal(http.StatusBadGateway, ReasonUnreachable, err)}
 	}
 	header := normalizedHeader(in, r, ev, split || r.Forward.Format == FormatCloudEvents)
-	return h.send(ctx, r, header, in.URL.RawQuery, body)
+	return h.send(context.WithoutCancel(ctx), r, header, in.URL.RawQuery, body)
 }
 
 // send posts body with header (normalized) and the sender's rawQuery to
-// r's upstream within r's timeout, detached from ctx's cancellation, and
-// returns the app's whole answer.
+// r's upstream within r's timeout (and ctx), and returns the app's whole
+// answer.
 func (h *Handler) send(ctx context.Context, r *Route, header http.Header, rawQuery string, body []byte) *answer {
 	st := &forwardState{route: r, now: h.now(), header: header, rawQuery: rawQuery, body: body}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, forwardStateKey{}, st)
 

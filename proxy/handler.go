@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/dedupe"
+	"github.com/hookguard/hookguard/queue"
 	"github.com/hookguard/hookguard/verify"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// Queue stores the events of routes with delivery: queue. Required
+	// when a route has it.
+	Queue queue.Enqueuer
 	// Observer receives a Report per webhook event. Nil: none.
 	Observer Observer
 	// InFlightWait bounds how long a copy of an event waits for another
@@ -57,7 +61,9 @@ type Config struct {
 
 // Handler serves webhook routes. Create it with New.
 type Handler struct {
-	routes       map[string]*Route
+	routes       map[string]*Route // by path
+	byName       map[string]*Route
+	queue        queue.Enqueuer
 	onStoreError string
 	trusted      []netip.Prefix
 	log          *slog.Logger
@@ -85,6 +91,8 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		routes:         make(map[string]*Route, len(cfg.Routes)),
+		byName:         make(map[string]*Route, len(cfg.Routes)),
+		queue:          cfg.Queue,
 		onStoreError:   cfg.OnStoreError,
 		trusted:        cfg.TrustedProxies,
 		log:            cfg.Logger,
@@ -107,10 +115,13 @@ func New(cfg Config) (*Handler, error) {
 			return nil, err
 		}
 		r := cfg.Routes[i].withDefaults()
+		if r.Delivery == DeliveryQueue && cfg.Queue == nil {
+			return nil, fmt.Errorf("%w %s: delivery queue without a queue", ErrInvalidRoute, r.Path)
+		}
 		if r.Store == nil {
 			r.Store = cfg.Store
 		}
-		if r.Store == nil {
+		if r.Store == nil && r.Delivery == DeliverySync {
 			return nil, fmt.Errorf("proxy: route %s: no dedupe store", r.Path)
 		}
 		if h.storeDownUntil[r.Store] == nil {
@@ -119,7 +130,11 @@ func New(cfg Config) (*Handler, error) {
 		if _, dup := h.routes[r.Path]; dup {
 			return nil, fmt.Errorf("%w: path %s used twice", ErrInvalidRoute, r.Path)
 		}
+		if _, dup := h.byName[r.Name]; dup {
+			return nil, fmt.Errorf("%w: name %s used twice", ErrInvalidRoute, r.Name)
+		}
 		h.routes[r.Path] = &r
+		h.byName[r.Name] = &r
 	}
 	transport := cfg.Transport
 	if transport == nil {

@@ -46,6 +46,8 @@ type Route struct {
 	AllowCIDRs []netip.Prefix
 	// Forward says how verified events are sent to the app.
 	Forward Forward
+	// Delivery is DeliverySync (zero value) or DeliveryQueue.
+	Delivery string
 	// Store deduplicates this route's events. Nil: Config.Store. A route
 	// with a bounded store of its own cannot have its records pushed out
 	// by a flood on another route.
@@ -90,6 +92,11 @@ func (r *Route) validate() error {
 	if r.MaxBody < 0 || r.Timeout < 0 {
 		return fmt.Errorf("%w %s: negative max_body or timeout", ErrInvalidRoute, r.Path)
 	}
+	switch r.Delivery {
+	case "", DeliverySync, DeliveryQueue:
+	default:
+		return fmt.Errorf("%w %s: delivery %q (want %s or %s)", ErrInvalidRoute, r.Path, r.Delivery, DeliverySync, DeliveryQueue)
+	}
 	switch r.Forward.Format {
 	case "", FormatOriginal, FormatCloudEvents:
 	default:
@@ -117,6 +124,9 @@ func (r *Route) withDefaults() Route {
 	}
 	if c.Forward.Format == "" {
 		c.Forward.Format = FormatOriginal
+	}
+	if c.Delivery == "" {
+		c.Delivery = DeliverySync
 	}
 	c.reservedQuery = queryNames(c.Upstream.RawQuery)
 	return c
