@@ -20,6 +20,7 @@ type Metrics struct {
 	storeErrors *prometheus.CounterVec
 	inFlight    prometheus.Gauge
 	stores      *storeCollector
+	queue       *queueMetrics
 }
 
 // NewMetrics returns Metrics registered in a new registry, with the Go and
@@ -54,7 +55,9 @@ func NewMetrics() *Metrics {
 			Help: "Events being forwarded to an app right now.",
 		}),
 		stores: newStoreCollector(),
+		queue:  newQueueMetrics(),
 	}
+	m.reg.MustRegister(m.queue.collectors()...)
 	m.reg.MustRegister(m.webhooks, m.verifyDur, m.totalDur, m.upstream, m.storeErrors, m.inFlight, m.stores,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -33,7 +33,7 @@ func check(args []string, e env, stdout, stderr io.Writer) error {
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		return err
 	}
-	rt, err := newRuntime(cfg, e, discardLogger())
+	rt, err := newRuntime(cfg, e, discardLogger(), true)
 	if err != nil {
 		return err
 	}

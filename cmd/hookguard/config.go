@@ -22,11 +22,34 @@ type fileConfig struct {
 	TrustedProxies []string      `yaml:"trusted_proxies"`
 	TLS            *tlsConfig    `yaml:"tls"`
 	Dedupe         *dedupeConfig `yaml:"dedupe"`
+	Queue          *queueConfig  `yaml:"queue"`
 	Routes         []routeConfig `yaml:"routes"`
 }
 
 type adminConfig struct {
 	Listen string `yaml:"listen"` // "" → 127.0.0.1:9090; "off" disables
+	// Token guards the queue API (and the console); required when Listen
+	// is not loopback.
+	Token string `yaml:"token"`
+}
+
+// queueConfig configures the store of the routes with delivery: queue.
+type queueConfig struct {
+	Store      string   `yaml:"store"` // disk (default) or redis
+	Path       string   `yaml:"path"`
+	RedisURL   string   `yaml:"redis_url"`
+	MaxEvents  int      `yaml:"max_events"`
+	Lease      duration `yaml:"lease"`
+	DeadMaxAge duration `yaml:"dead_max_age"`
+}
+
+// retryConfig is a queue route's retry policy; zero values are the
+// defaults of queue.Backoff.
+type retryConfig struct {
+	MaxAttempts    int      `yaml:"max_attempts"`
+	MaxAge         duration `yaml:"max_age"`
+	InitialBackoff duration `yaml:"initial_backoff"`
+	MaxBackoff     duration `yaml:"max_backoff"`
 }
 
 type tlsConfig struct {
@@ -62,6 +85,11 @@ type routeConfig struct {
 	Forward    *forwardConfig        `yaml:"forward"`
 	// MaxTokenLifetime (livekit) bounds how far ahead a token's exp may lie.
 	MaxTokenLifetime duration `yaml:"max_token_lifetime"`
+	// Delivery is sync (default) or queue; Concurrency and Retry apply to
+	// queue routes.
+	Delivery    string       `yaml:"delivery"`
+	Concurrency int          `yaml:"concurrency"`
+	Retry       *retryConfig `yaml:"retry"`
 	// DedupeSize bounds the keys this route's memory store remembers.
 	// 0: dedupe.size.
 	DedupeSize int `yaml:"dedupe_size"`

@@ -64,7 +64,7 @@ func demo(ctx context.Context, args []string, e env, stdout, stderr io.Writer) e
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	rt, err := newRuntime(cfg, e, logger)
+	rt, err := newRuntime(cfg, e, logger, false)
 	if err != nil {
 		return err
 	}

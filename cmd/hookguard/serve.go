@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookguard/hookguard/dedupe"
 	"github.com/hookguard/hookguard/proxy"
+	"github.com/hookguard/hookguard/queue"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 )
@@ -47,7 +48,7 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if cfg.Dedupe != nil && cfg.Dedupe.Store == "redis" {
 		redis.SetLogger(redisLogger{logger})
 	}
-	rt, err := newRuntime(cfg, e, logger)
+	rt, err := newRuntime(cfg, e, logger, false)
 	if err != nil {
 		return err
 	}
@@ -92,6 +93,8 @@ type runtime struct {
 	handler *proxy.Handler
 	store   dedupe.Store
 	closer  io.Closer
+	queue   queue.Store // nil without queue routes
+	now     func() time.Time
 	certs   *proxy.Certificates // nil without tls
 	metrics *proxy.Metrics
 	ready   readiness
@@ -99,7 +102,9 @@ type runtime struct {
 	onListen func(addr string)
 }
 
-func newRuntime(cfg *fileConfig, e env, logger *slog.Logger) (*runtime, error) {
+// newRuntime wires cfg. With checkOnly, nothing is opened that another
+// running hookguard could hold (the queue's file).
+func newRuntime(cfg *fileConfig, e env, logger *slog.Logger, checkOnly bool) (*runtime, error) {
 	routes, err := buildRoutes(cfg, e)
 	if err != nil {
 		return nil, err
@@ -112,7 +117,27 @@ func newRuntime(cfg *fileConfig, e env, logger *slog.Logger) (*runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{cfg: cfg, log: logger, store: store, closer: closer, metrics: proxy.NewMetrics()}
+	rt := &runtime{cfg: cfg, log: logger, store: store, closer: closer, metrics: proxy.NewMetrics(), now: e.now}
+	var q queue.Enqueuer
+	if checkOnly {
+		if _, err := checkQueue(cfg, e); err != nil {
+			closer.Close()
+			return nil, err
+		}
+		q = unopened{}
+	} else {
+		if rt.queue, err = buildQueue(cfg, e, logger, rt.metrics); err != nil {
+			closer.Close()
+			return nil, err
+		}
+		if rt.queue != nil {
+			q = rt.queue
+		}
+	}
+	if rt.queue != nil {
+		rt.closer = closers{rt.queue, closer}
+		closer = rt.closer
+	}
 	onStoreError := ""
 	if cfg.Dedupe != nil {
 		onStoreError = cfg.Dedupe.OnStoreError
@@ -125,12 +150,16 @@ func newRuntime(cfg *fileConfig, e env, logger *slog.Logger) (*runtime, error) {
 		Logger:         logger,
 		Now:            e.now,
 		Observer:       rt.metrics,
+		Queue:          q,
 	})
 	if err != nil {
 		closer.Close()
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	rt.metrics.WatchStores(rt.handler.Routes())
+	if rt.queue != nil {
+		rt.metrics.WatchQueue(rt.queue)
+	}
 	if cfg.TLS != nil {
 		tc := proxy.TLSConfig{
 			HTTPSListen: rt.listenAddr(),
@@ -172,6 +201,10 @@ func (rt *runtime) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	drain := rt.handler.MaxTimeout() + 5*time.Second
+	dispatchers, err := rt.dispatchers()
+	if err != nil {
+		return err
+	}
 
 	var servers []func() error
 	webhookLn, err := net.Listen("tcp", rt.listenAddr())
@@ -222,6 +255,7 @@ func (rt *runtime) run(ctx context.Context) error {
 		rt.log.Info("listening", "addr", adminLn.Addr().String(), "purpose", "admin: /metrics /healthz /readyz")
 		servers = append(servers, func() error { return proxy.Serve(ctx, adminSrv, adminLn, 5*time.Second) })
 	}
+	waitQueue := rt.runQueue(ctx, dispatchers)
 	rt.ready.listening.Store(true)
 	if rt.onListen != nil {
 		rt.onListen(webhookLn.Addr().String())
@@ -241,7 +275,9 @@ func (rt *runtime) run(ctx context.Context) error {
 	rt.ready.listening.Store(false)
 	rt.log.Info("shutting down", "drain", drain.String())
 	wg.Wait()
-	return errors.Join(errs...)
+	// The dispatchers stopped taking events at once and wait for the
+	// deliveries in flight; what is queued stays for the next start.
+	return errors.Join(append(errs, waitQueue())...)
 }
 
 // reloadOnHUP re-reads static certificates on SIGHUP.

@@ -126,7 +126,23 @@ func buildRoute(rc routeConfig, e env) (proxy.Route, error) {
 	if err != nil {
 		return r, err
 	}
+	switch rc.Delivery {
+	case "", proxy.DeliverySync:
+		if rc.Concurrency != 0 || rc.Retry != nil {
+			return r, errors.New("concurrency and retry apply to delivery: queue only")
+		}
+	case proxy.DeliveryQueue:
+		if rc.Concurrency < 0 {
+			return r, errors.New("concurrency: must not be negative")
+		}
+		if rt := rc.Retry; rt != nil && (rt.MaxAttempts < 0 || rt.MaxAge < 0 || rt.InitialBackoff < 0 || rt.MaxBackoff < 0) {
+			return r, errors.New("retry: values must not be negative")
+		}
+	default:
+		return r, fmt.Errorf("delivery: %q (want sync or queue)", rc.Delivery)
+	}
 	r = proxy.Route{
+		Delivery:   rc.Delivery,
 		Name:       rc.Name,
 		Path:       rc.Path,
 		Provider:   rc.Provider,
@@ -186,6 +202,14 @@ func buildStores(cfg *fileConfig, routes []proxy.Route, e env) (dedupe.Store, io
 		}
 		var cs closers
 		for i := range routes {
+			if routes[i].Delivery == proxy.DeliveryQueue {
+				// A queue route's dedupe marks live in the queue's store.
+				if cfg.Routes[i].DedupeSize != 0 {
+					cs.Close()
+					return nil, nil, fmt.Errorf("%w: routes[%d] (%s): dedupe_size: a queue route's dedupe marks live in the queue", errConfig, i, routes[i].Path)
+				}
+				continue
+			}
 			size := dc.Size
 			if n := cfg.Routes[i].DedupeSize; n != 0 {
 				size = n

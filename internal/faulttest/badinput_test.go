@@ -196,17 +196,17 @@ func TestBadInput(t *testing.T) {
 				ctype, sign(lkKey, lkSecret, b)[5:], len(b), b)
 			return rawStatus(addr, []byte(req), false)
 		}},
-		{name: "duplicate query keys: two Sign", n: 100, want: 401, send: func(_ string, i int) (int, error) {
+		{name: "duplicate query keys: two Sign", n: 100, want: 400 /* malformed_query: a name given twice */, send: func(_ string, i int) (int, error) {
 			q := tcQuery()
 			q.Add("Sign", strings.Repeat("0", 64))
 			return post(client, tencent(q), bytes.NewReader(tcBody), "Content-Type", "application/json")
 		}},
-		{name: "duplicate query keys: SdkAppid and SdkAppId", n: 100, want: 401, send: func(_ string, i int) (int, error) {
+		{name: "duplicate query keys: SdkAppid and SdkAppId", n: 100, want: 400 /* malformed_query: a name given twice */, send: func(_ string, i int) (int, error) {
 			q := tcQuery()
 			q.Set("SdkAppId", "1400000001")
 			return post(client, tencent(q), bytes.NewReader(tcBody), "Content-Type", "application/json")
 		}},
-		{name: "duplicate query keys: two RequestTime", n: 100, want: 401, send: func(_ string, i int) (int, error) {
+		{name: "duplicate query keys: two RequestTime", n: 100, want: 400 /* malformed_query: a name given twice */, send: func(_ string, i int) (int, error) {
 			q := tcQuery()
 			q.Add("RequestTime", strconv.FormatInt(now.Unix()+1, 10))
 			return post(client, tencent(q), bytes.NewReader(tcBody), "Content-Type", "application/json")
