@@ -1,5 +1,14 @@
 # syntax=docker/dockerfile:1
-FROM golang:1.26-bookworm AS build
+# The base images are build arguments so the image can be built on local
+# stand-ins where no registry is reachable (scripts/test-containers does);
+# the defaults are the official images, so `docker build .` is unchanged.
+ARG GO_IMAGE=golang:1.26-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+
+FROM ${GO_IMAGE} AS build
+# GOPROXY, when given, is where `go mod download` fetches modules
+# (default: the go command's own, proxy.golang.org).
+ARG GOPROXY
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -8,7 +17,7 @@ ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/hookguard ./cmd/hookguard
 
 # distroless/static: CA certificates and tzdata, no shell, runs as nonroot.
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 COPY --from=build /out/hookguard /usr/local/bin/hookguard
 USER nonroot:nonroot
 EXPOSE 8080 9090
