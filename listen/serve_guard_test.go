@@ -1,4 +1,4 @@
-package proxy_test
+package listen_test
 
 import (
 	"bufio"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/hookguard/hookguard/internal/syncbuf"
 	"github.com/hookguard/hookguard/listen"
-	"github.com/hookguard/hookguard/proxy"
 )
 
 // TestServeRefusesSmuggling: a server from NewServer, run by Serve,
@@ -24,7 +23,7 @@ import (
 func TestServeRefusesSmuggling(t *testing.T) {
 	var handled, rejected atomic.Int32
 	logs := &syncbuf.Buffer{}
-	srv := proxy.NewServer(proxy.ServerConfig{
+	srv := listen.NewServer(listen.ServerConfig{
 		Handler:         http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handled.Add(1) }),
 		Logger:          slog.New(slog.NewJSONHandler(logs, nil)),
 		OnFramingReject: func(reason string) { rejected.Add(1) },
@@ -35,7 +34,7 @@ func TestServeRefusesSmuggling(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- proxy.Serve(ctx, srv, ln, time.Second) }()
+	go func() { done <- srv.Serve(ctx, ln, time.Second) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -1,21 +1,17 @@
-package proxy
+package listen
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"time"
-
-	"github.com/hookguard/hookguard/listen"
 )
 
-// ServerConfig configures an HTTP(S) listener's server.
+// ServerConfig configures a Server.
 type ServerConfig struct {
 	// Handler serves the requests. Required.
 	Handler http.Handler
@@ -28,14 +24,22 @@ type ServerConfig struct {
 	// ambiguous HTTP/1 framing. Nil: slog.Default().
 	Logger *slog.Logger
 	// OnFramingReject, when set, is called once per connection refused
-	// for ambiguous HTTP/1 framing, with the reason (listen.Reason*).
-	// Nil: refusals are only logged.
+	// for ambiguous HTTP/1 framing, with the reason (Reason*). Nil:
+	// refusals are only logged.
 	OnFramingReject func(reason string)
 }
 
-// NewServer returns an http.Server with every timeout set: a slow or
-// stalled client cannot hold a connection open.
-func NewServer(cfg ServerConfig) *http.Server {
+// Server is an http.Server with every timeout set, whose HTTP/1.x
+// connections are guarded against ambiguous framing. Create it with
+// NewServer; HTTP may be adjusted (its TLSConfig set) before Serve.
+type Server struct {
+	HTTP  *http.Server
+	guard *Guard
+}
+
+// NewServer returns a Server with every timeout set: a slow or stalled
+// client cannot hold a connection open.
+func NewServer(cfg ServerConfig) *Server {
 	up := cfg.MaxUpstream
 	if up == 0 {
 		up = 10 * time.Second
@@ -44,61 +48,42 @@ func NewServer(cfg ServerConfig) *http.Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &http.Server{
-		Handler:           cfg.Handler,
-		TLSConfig:         cfg.TLSConfig,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30*time.Second + up,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog: log.New(&serverLog{
-			Writer: slog.NewLogLogger(logger.Handler(), slog.LevelDebug).Writer(),
-			guard:  &listen.Guard{Logger: logger, OnReject: cfg.OnFramingReject},
-		}, "", 0),
+	return &Server{
+		HTTP: &http.Server{
+			Handler:           cfg.Handler,
+			TLSConfig:         cfg.TLSConfig,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30*time.Second + up,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		},
+		guard: &Guard{Logger: logger, OnReject: cfg.OnFramingReject},
 	}
 }
 
-// serverLog writes the ErrorLog of a server made by NewServer to its
-// slog handler, and keeps the guard Serve puts on its connections (an
-// http.Server has no field for it, and Serve gets only the server).
-type serverLog struct {
-	io.Writer
-	guard *listen.Guard
-}
-
-// serverGuard is srv's guard: NewServer's, else one logging to
-// slog.Default().
-func serverGuard(srv *http.Server) *listen.Guard {
-	if srv.ErrorLog != nil {
-		if sl, ok := srv.ErrorLog.Writer().(*serverLog); ok {
-			return sl.guard
-		}
-	}
-	return &listen.Guard{}
-}
-
-// Serve serves srv on ln until ctx is done, then shuts down gracefully:
-// the listener closes at once (new connections are refused) and requests
-// in flight get up to drain to finish. It returns nil after a clean
+// Serve serves on ln until ctx is done, then shuts down gracefully: the
+// listener closes at once (new connections are refused) and requests in
+// flight get up to drain to finish. It returns nil after a clean
 // shutdown.
 //
 // HTTP/1.x connections are guarded against ambiguous framing (request
-// smuggling; see listen.Guard): with srv.TLSConfig set, above TLS
-// (listen.Guard.TLSListener), HTTP/2 connections being left as they are.
-func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Duration) error {
-	guard := serverGuard(srv)
+// smuggling; see Guard): with HTTP.TLSConfig set, above TLS
+// (Guard.TLSListener), HTTP/2 connections being left as they are.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
+	srv := s.HTTP
 	if srv.TLSConfig != nil {
 		// What ServeTLS would do, above the guard: offer HTTP/1.1 (and
-		// HTTP/2, when srv.TLSConfig lists h2), handshake within the
+		// HTTP/2, when TLSConfig lists h2), handshake within the
 		// shortest of the server's timeouts.
 		cfg := srv.TLSConfig.Clone()
 		if !slices.Contains(cfg.NextProtos, "http/1.1") {
 			cfg.NextProtos = append(slices.Clip(cfg.NextProtos), "http/1.1")
 		}
-		ln = guard.TLSListener(ln, cfg, tlsHandshakeTimeout(srv))
+		ln = s.guard.TLSListener(ln, cfg, tlsHandshakeTimeout(srv))
 	} else {
-		ln = guard.Listener(ln)
+		ln = s.guard.Listener(ln)
 	}
 	errc := make(chan error, 1)
 	go func() {

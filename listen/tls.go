@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // TLSConfig is the `tls:` section of the config file. Zero value: not used
@@ -54,6 +55,11 @@ type TLSConfig struct {
 	// used instead of ACME. They are re-read when they change and on
 	// Reload (SIGHUP).
 	CertFile, KeyFile string
+
+	// Now is the clock (certificate expiry). Nil: time.Now.
+	Now func() time.Time
+	// Getenv reads the environment (Storage's default). Nil: os.Getenv.
+	Getenv func(string) string
 }
 
 // ACME reports whether certificates come from ACME (Domains is set).
@@ -63,41 +69,53 @@ func (c TLSConfig) ACME() bool { return len(c.Domains) > 0 }
 // TLSConfig.Validate.
 var ErrInvalidTLSConfig = errors.New("invalid tls configuration")
 
-// tlsFieldError names the key of the tls section an error is about.
-type tlsFieldError struct {
-	field, msg string
+// FieldError is an error about one field of TLSConfig. Field is the Go
+// field name, with an index for Domains ("Domains[1]"); the message names
+// other fields the same way. Callers that read TLSConfig from a file map
+// the names to their own keys. Err, when set, is the cause (errors.Is
+// sees it, e.g. fs.ErrNotExist for a missing file).
+type FieldError struct {
+	Field string
+	Msg   string
+	Err   error
 }
 
-func (e *tlsFieldError) Error() string { return e.field + ": " + e.msg }
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
-func (e *tlsFieldError) Is(target error) bool { return target == ErrInvalidTLSConfig }
+// Is makes every FieldError match ErrInvalidTLSConfig.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalidTLSConfig }
 
-func tlsErr(field, format string, args ...any) error {
-	return &tlsFieldError{field: field, msg: fmt.Sprintf(format, args...)}
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// fieldErr returns a *FieldError; an error wrapped with %w is kept as its
+// cause.
+func fieldErr(field, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &FieldError{Field: field, Msg: err.Error(), Err: errors.Unwrap(err)}
 }
 
 // Validate checks c without touching the file system or the network. Every
 // problem is reported (errors.Join), each naming its key, e.g.
-// "tls.key_file: required with tls.cert_file". It does not change c.
+// "KeyFile: required with CertFile". It does not change c.
 func (c TLSConfig) Validate() error {
 	var errs []error
 	static := c.CertFile != "" || c.KeyFile != ""
 	switch {
 	case c.ACME() && static:
-		errs = append(errs, tlsErr("tls.domains", "set either tls.domains (ACME) or tls.cert_file and tls.key_file, not both"))
+		errs = append(errs, fieldErr("Domains", "set either Domains (ACME) or CertFile and KeyFile, not both"))
 	case !c.ACME() && !static:
-		errs = append(errs, tlsErr("tls.domains", "set tls.domains (ACME) or tls.cert_file and tls.key_file"))
+		errs = append(errs, fieldErr("Domains", "set Domains (ACME) or CertFile and KeyFile"))
 	case c.CertFile == "" && c.KeyFile != "":
-		errs = append(errs, tlsErr("tls.cert_file", "required with tls.key_file"))
+		errs = append(errs, fieldErr("CertFile", "required with KeyFile"))
 	case c.KeyFile == "" && c.CertFile != "":
-		errs = append(errs, tlsErr("tls.key_file", "required with tls.cert_file"))
+		errs = append(errs, fieldErr("KeyFile", "required with CertFile"))
 	}
 	if !c.ACME() && static {
 		for _, f := range []struct{ name, val string }{
-			{"tls.email", c.Email}, {"tls.ca", c.CA}, {"tls.ca_root", c.CARoot}, {"tls.storage", c.Storage},
+			{"Email", c.Email}, {"CA", c.CA}, {"CARoot", c.CARoot}, {"Storage", c.Storage},
 		} {
 			if f.val != "" {
-				errs = append(errs, tlsErr(f.name, "only used with tls.domains (ACME), not with tls.cert_file"))
+				errs = append(errs, fieldErr(f.name, "only used with Domains (ACME), not with CertFile"))
 			}
 		}
 	}
@@ -105,35 +123,35 @@ func (c TLSConfig) Validate() error {
 	for i, d := range c.Domains {
 		name := strings.ToLower(strings.TrimSuffix(d, "."))
 		if err := checkDomain(name); err != nil {
-			errs = append(errs, tlsErr(fmt.Sprintf("tls.domains[%d]", i), "%q: %v", d, err))
+			errs = append(errs, fieldErr(fmt.Sprintf("Domains[%d]", i), "%q: %v", d, err))
 			continue
 		}
 		if seen[name] {
-			errs = append(errs, tlsErr(fmt.Sprintf("tls.domains[%d]", i), "%q listed twice", d))
+			errs = append(errs, fieldErr(fmt.Sprintf("Domains[%d]", i), "%q listed twice", d))
 		}
 		seen[name] = true
 	}
 	if c.Email != "" {
 		if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email {
-			errs = append(errs, tlsErr("tls.email", "%q is not an email address", c.Email))
+			errs = append(errs, fieldErr("Email", "%q is not an email address", c.Email))
 		}
 	}
 	if c.CA != "" {
 		u, err := url.Parse(c.CA)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
-			errs = append(errs, tlsErr("tls.ca", "%q: want the https:// URL of an ACME directory", c.CA))
+			errs = append(errs, fieldErr("CA", "%q: want the https:// URL of an ACME directory", c.CA))
 		}
 	}
 	_, httpPort, errHTTP := listenPort(c.HTTPListen, ":80")
 	if errHTTP != nil {
-		errs = append(errs, tlsErr("tls.http_listen", "%v", errHTTP))
+		errs = append(errs, fieldErr("HTTPListen", "%w", errHTTP))
 	}
 	_, httpsPort, errHTTPS := listenPort(c.HTTPSListen, ":443")
 	if errHTTPS != nil {
-		errs = append(errs, tlsErr("listen", "%v", errHTTPS))
+		errs = append(errs, fieldErr("HTTPSListen", "%w", errHTTPS))
 	}
 	if errHTTP == nil && errHTTPS == nil && httpPort == httpsPort {
-		errs = append(errs, tlsErr("tls.http_listen", "port %d is also the HTTPS listener's (listen)", httpPort))
+		errs = append(errs, fieldErr("HTTPListen", "port %d is also the HTTPS listener's (HTTPSListen)", httpPort))
 	}
 	return errors.Join(errs...)
 }
@@ -241,8 +259,14 @@ func NewCertificates(cfg TLSConfig, logger *slog.Logger) (*Certificates, error) 
 		httpsPort: httpsPort,
 		done:      make(chan struct{}),
 	}
+	if c.cfg.Now == nil {
+		c.cfg.Now = time.Now
+	}
+	if c.cfg.Getenv == nil {
+		c.cfg.Getenv = os.Getenv
+	}
 	if cfg.ACME() {
-		if err := c.prepareACME(os.Getenv); err != nil {
+		if err := c.prepareACME(c.cfg.Getenv); err != nil {
 			return nil, err
 		}
 	} else {

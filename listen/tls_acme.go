@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"context"
@@ -45,14 +45,14 @@ func (c *Certificates) prepareACME(getenv func(string) string) error {
 	if c.cfg.CARoot != "" {
 		pemBytes, err := os.ReadFile(c.cfg.CARoot)
 		if err != nil {
-			return tlsErr("tls.ca_root", "%v", err)
+			return fieldErr("CARoot", "%w", err)
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pemBytes) {
-			return tlsErr("tls.ca_root", "no PEM certificate in %s", c.cfg.CARoot)
+			return fieldErr("CARoot", "no PEM certificate in %s", c.cfg.CARoot)
 		}
 		a.roots = pool
 	}
@@ -68,7 +68,7 @@ func (c *Certificates) prepareACME(getenv func(string) string) error {
 func (c *Certificates) startACME(ctx context.Context) error {
 	a := &c.acme
 	if err := os.MkdirAll(a.storage, 0o700); err != nil {
-		return tlsErr("tls.storage", "%v", err)
+		return fieldErr("Storage", "%w", err)
 	}
 	zl := zap.New(newSlogCore(c.log.Handler(), "certmagic"))
 

@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"context"
@@ -40,9 +40,9 @@ func (c *Certificates) readStatic() (certPEM, keyPEM []byte, sum [sha256.Size]by
 	h.Sum(sum[:0])
 	switch {
 	case certErr != nil:
-		err = tlsErr("tls.cert_file", "%v", certErr)
+		err = fieldErr("CertFile", "%w", certErr)
 	case keyErr != nil:
-		err = tlsErr("tls.key_file", "%v", keyErr)
+		err = fieldErr("KeyFile", "%w", keyErr)
 	}
 	return certPEM, keyPEM, sum, err
 }
@@ -91,7 +91,7 @@ func (c *Certificates) reloadStatic() error {
 	if err == nil {
 		cert, err = tls.X509KeyPair(certPEM, keyPEM) // fills cert.Leaf
 		if err != nil {
-			err = tlsErr("tls.cert_file", "%s and %s: %v", c.cfg.CertFile, c.cfg.KeyFile, err)
+			err = fieldErr("CertFile", "%s and %s: %w", c.cfg.CertFile, c.cfg.KeyFile, err)
 		}
 	}
 	if err != nil {
@@ -105,7 +105,7 @@ func (c *Certificates) reloadStatic() error {
 	leaf := cert.Leaf
 	c.log.Info("tls: certificate loaded", "cert_file", c.cfg.CertFile,
 		"domains", leafNames(leaf), "not_after", leaf.NotAfter)
-	if time.Now().After(leaf.NotAfter) {
+	if c.cfg.Now().After(leaf.NotAfter) {
 		c.log.Error("tls: certificate has expired", "cert_file", c.cfg.CertFile,
 			"domains", leafNames(leaf), "not_after", leaf.NotAfter)
 	}

@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"io/fs"
 	"log"
 	"log/slog"
 	"math/big"
@@ -43,26 +44,26 @@ func TestTLSConfigValidate(t *testing.T) {
 			CARoot: "/etc/roots.pem", Storage: "/var/lib/hookguard",
 		}, nil},
 		{"static", TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}, nil},
-		{"nothing", TLSConfig{}, []string{"tls.domains"}},
-		{"both", TLSConfig{Domains: []string{"a.example"}, CertFile: "c.pem", KeyFile: "k.pem"}, []string{"tls.domains"}},
-		{"cert without key", TLSConfig{CertFile: "c.pem"}, []string{"tls.key_file"}},
-		{"key without cert", TLSConfig{KeyFile: "k.pem"}, []string{"tls.cert_file"}},
+		{"nothing", TLSConfig{}, []string{"Domains"}},
+		{"both", TLSConfig{Domains: []string{"a.example"}, CertFile: "c.pem", KeyFile: "k.pem"}, []string{"Domains"}},
+		{"cert without key", TLSConfig{CertFile: "c.pem"}, []string{"KeyFile"}},
+		{"key without cert", TLSConfig{KeyFile: "k.pem"}, []string{"CertFile"}},
 		{"acme keys with static", TLSConfig{CertFile: "c.pem", KeyFile: "k.pem", Email: "a@b.example", Storage: "/x"},
-			[]string{"tls.email", "tls.storage"}},
-		{"empty domain", TLSConfig{Domains: []string{""}}, []string{"tls.domains[0]"}},
-		{"wildcard", TLSConfig{Domains: []string{"*.example.com"}}, []string{"tls.domains[0]", "DNS-01"}},
-		{"url as domain", TLSConfig{Domains: []string{"a.example", "https://hooks.example.com/"}}, []string{"tls.domains[1]"}},
-		{"domain with port", TLSConfig{Domains: []string{"hooks.example.com:443"}}, []string{"tls.domains[0]"}},
-		{"bad label", TLSConfig{Domains: []string{"-a.example"}}, []string{"tls.domains[0]"}},
-		{"duplicate", TLSConfig{Domains: []string{"a.example", "A.example."}}, []string{"tls.domains[1]", "twice"}},
-		{"email", TLSConfig{Domains: acme.Domains, Email: "ops at example"}, []string{"tls.email"}},
-		{"ca not https", TLSConfig{Domains: acme.Domains, CA: "http://ca.example/dir"}, []string{"tls.ca"}},
-		{"ca not url", TLSConfig{Domains: acme.Domains, CA: "letsencrypt"}, []string{"tls.ca"}},
-		{"http_listen", TLSConfig{Domains: acme.Domains, HTTPListen: "80"}, []string{"tls.http_listen"}},
-		{"http_listen port", TLSConfig{Domains: acme.Domains, HTTPListen: ":http"}, []string{"tls.http_listen"}},
-		{"listen", TLSConfig{Domains: acme.Domains, HTTPSListen: "localhost"}, []string{"listen"}},
-		{"same port", TLSConfig{Domains: acme.Domains, HTTPListen: ":8443", HTTPSListen: "127.0.0.1:8443"}, []string{"tls.http_listen", "8443"}},
-		{"several at once", TLSConfig{Domains: []string{"*"}, Email: "x", CA: "ftp://x"}, []string{"tls.domains[0]", "tls.email", "tls.ca"}},
+			[]string{"Email", "Storage"}},
+		{"empty domain", TLSConfig{Domains: []string{""}}, []string{"Domains[0]"}},
+		{"wildcard", TLSConfig{Domains: []string{"*.example.com"}}, []string{"Domains[0]", "DNS-01"}},
+		{"url as domain", TLSConfig{Domains: []string{"a.example", "https://hooks.example.com/"}}, []string{"Domains[1]"}},
+		{"domain with port", TLSConfig{Domains: []string{"hooks.example.com:443"}}, []string{"Domains[0]"}},
+		{"bad label", TLSConfig{Domains: []string{"-a.example"}}, []string{"Domains[0]"}},
+		{"duplicate", TLSConfig{Domains: []string{"a.example", "A.example."}}, []string{"Domains[1]", "twice"}},
+		{"email", TLSConfig{Domains: acme.Domains, Email: "ops at example"}, []string{"Email"}},
+		{"ca not https", TLSConfig{Domains: acme.Domains, CA: "http://ca.example/dir"}, []string{"CA"}},
+		{"ca not url", TLSConfig{Domains: acme.Domains, CA: "letsencrypt"}, []string{"CA"}},
+		{"http_listen", TLSConfig{Domains: acme.Domains, HTTPListen: "80"}, []string{"HTTPListen"}},
+		{"http_listen port", TLSConfig{Domains: acme.Domains, HTTPListen: ":http"}, []string{"HTTPListen"}},
+		{"listen", TLSConfig{Domains: acme.Domains, HTTPSListen: "localhost"}, []string{"HTTPSListen"}},
+		{"same port", TLSConfig{Domains: acme.Domains, HTTPListen: ":8443", HTTPSListen: "127.0.0.1:8443"}, []string{"HTTPListen", "8443"}},
+		{"several at once", TLSConfig{Domains: []string{"*"}, Email: "x", CA: "ftp://x"}, []string{"Domains[0]", "Email", "CA"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,9 +104,9 @@ func TestNewCertificatesErrors(t *testing.T) {
 		cfg   TLSConfig
 		field string
 	}{
-		{"invalid", TLSConfig{CertFile: "c.pem"}, "tls.key_file"},
-		{"ca_root missing", TLSConfig{Domains: []string{"a.example"}, CARoot: filepath.Join(dir, "nope.pem")}, "tls.ca_root"},
-		{"ca_root not PEM", TLSConfig{Domains: []string{"a.example"}, CARoot: notPEM}, "tls.ca_root"},
+		{"invalid", TLSConfig{CertFile: "c.pem"}, "KeyFile"},
+		{"ca_root missing", TLSConfig{Domains: []string{"a.example"}, CARoot: filepath.Join(dir, "nope.pem")}, "CARoot"},
+		{"ca_root not PEM", TLSConfig{Domains: []string{"a.example"}, CARoot: notPEM}, "CARoot"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,10 +135,10 @@ func TestStaticStartErrors(t *testing.T) {
 		cert, key string
 		field     string
 	}{
-		{"cert missing", filepath.Join(dir, "nope.pem"), write("k1.pem", keyPEM), "tls.cert_file"},
-		{"key missing", write("c1.pem", certPEM), filepath.Join(dir, "nope.pem"), "tls.key_file"},
-		{"key mismatch", write("c2.pem", certPEM), write("k2.pem", otherKey), "tls.cert_file"},
-		{"garbage", write("c3.pem", "garbage"), write("k3.pem", keyPEM), "tls.cert_file"},
+		{"cert missing", filepath.Join(dir, "nope.pem"), write("k1.pem", keyPEM), "CertFile"},
+		{"key missing", write("c1.pem", certPEM), filepath.Join(dir, "nope.pem"), "KeyFile"},
+		{"key mismatch", write("c2.pem", certPEM), write("k2.pem", otherKey), "CertFile"},
+		{"garbage", write("c3.pem", "garbage"), write("k3.pem", keyPEM), "CertFile"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,7 +314,7 @@ func TestStaticCertificateReload(t *testing.T) {
 		} {
 			f.write(t, bad.cert, bad.key)
 			err := c.Reload()
-			if err == nil || !errors.Is(err, ErrInvalidTLSConfig) || !strings.Contains(err.Error(), "tls.") {
+			if err == nil || !errors.Is(err, ErrInvalidTLSConfig) || !strings.Contains(err.Error(), "File") {
 				t.Errorf("%s: Reload() = %v, want an error naming the file", bad.name, err)
 			}
 			if got := handshakeSerial(t, ca, addr); got != pemSerial(certB) {
@@ -615,5 +616,19 @@ func (f staticFiles) write(t *testing.T, certPEM, keyPEM string) {
 		if err := os.Rename(tmp, file.path); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The cause of a field error stays in the chain: a missing file is
+// fs.ErrNotExist.
+func TestFieldErrorUnwraps(t *testing.T) {
+	dir := t.TempDir()
+	_, err := NewCertificates(TLSConfig{Domains: []string{"a.example"}, CARoot: filepath.Join(dir, "nope.pem")}, nil)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "CARoot" {
+		t.Fatalf("error %v is not a FieldError about CARoot", err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, ErrInvalidTLSConfig) {
+		t.Fatalf("errors.Is(%v, fs.ErrNotExist) and ErrInvalidTLSConfig: want both", err)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/dedupe"
+	"github.com/hookguard/hookguard/listen"
 	"github.com/hookguard/hookguard/proxy"
 	"github.com/hookguard/hookguard/verify"
 )
@@ -250,7 +251,7 @@ func BenchmarkHandlerForged(b *testing.B) {
 	}
 }
 
-// BenchmarkServerLoopback runs the handler inside proxy.NewServer on a real
+// BenchmarkServerLoopback runs the handler inside listen.NewServer on a real
 // loopback listener, with a keep-alive client: the whole HTTP path of the
 // binary except process boundaries.
 func BenchmarkServerLoopback(b *testing.B) {
@@ -260,10 +261,10 @@ func BenchmarkServerLoopback(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := proxy.NewServer(proxy.ServerConfig{Handler: h, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	srv := listen.NewServer(listen.ServerConfig{Handler: h, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- proxy.Serve(ctx, srv, ln, 5*time.Second) }()
+	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
 	b.Cleanup(func() { cancel(); <-done })
 	target := "http://" + ln.Addr().String() + "/livekit"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}

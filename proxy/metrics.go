@@ -19,6 +19,7 @@ type Metrics struct {
 	upstream    *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 	inFlight    prometheus.Gauge
+	framing     *prometheus.CounterVec
 	stores      *storeCollector
 	queue       *queueMetrics
 }
@@ -54,11 +55,15 @@ func NewMetrics() *Metrics {
 			Name: "hookguard_forwards_in_flight",
 			Help: "Events being forwarded to an app right now.",
 		}),
+		framing: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookguard_framing_rejected_total",
+			Help: "Connections refused (400, closed) for ambiguous HTTP/1 framing, by reason: request smuggling attempts.",
+		}, []string{"reason"}),
 		stores: newStoreCollector(),
 		queue:  newQueueMetrics(),
 	}
 	m.reg.MustRegister(m.queue.collectors()...)
-	m.reg.MustRegister(m.webhooks, m.verifyDur, m.totalDur, m.upstream, m.storeErrors, m.inFlight, m.stores,
+	m.reg.MustRegister(m.webhooks, m.verifyDur, m.totalDur, m.upstream, m.storeErrors, m.inFlight, m.stores, m.framing,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -80,6 +85,10 @@ func (m *Metrics) Observe(r Report) {
 		m.storeErrors.WithLabelValues(r.Route).Inc()
 	}
 }
+
+// FramingRejected counts a connection refused for ambiguous framing; it
+// is a listen.ServerConfig.OnFramingReject.
+func (m *Metrics) FramingRejected(reason string) { m.framing.WithLabelValues(reason).Inc() }
 
 // InFlight moves the in-flight gauge.
 func (m *Metrics) InFlight(delta int) { m.inFlight.Add(float64(delta)) }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/hookguard/hookguard/listen"
 	"github.com/hookguard/hookguard/verify"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,5 +246,35 @@ func TestToleranceOffAndTokenLifetime(t *testing.T) {
 	lk := routes[1].Verifier.(*verify.LiveKit)
 	if lk.Leeway != 30*time.Second || lk.MaxLifetime != 5*time.Minute {
 		t.Errorf("livekit leeway %v, max lifetime %v", lk.Leeway, lk.MaxLifetime)
+	}
+}
+
+// listen names TLSConfig's Go fields; the config's errors name its keys,
+// and the cause stays in the chain.
+func TestTLSErrorsNameTheConfigKeys(t *testing.T) {
+	e := env{getenv: mapEnv(nil), readFile: os.ReadFile, now: time.Now}
+	base := "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n"
+	cases := []struct{ tls, want string }{
+		{"tls: {cert_file: c.pem}\n", "tls.key_file: required with tls.cert_file"},
+		{"tls: {domains: [a.example], cert_file: c.pem, key_file: k.pem}\n", "tls.domains: set either tls.domains (ACME) or tls.cert_file"},
+		{"tls: {domains: [a.example, '*.example']}\n", "tls.domains[1]:"},
+		{"tls: {domains: [a.example], http_listen: ':8443'}\nlisten: ':8443'\n", "tls.http_listen: port 8443 is also the HTTPS listener's (listen)"},
+	}
+	for _, tc := range cases {
+		cfg, err := parseConfig([]byte(base+tc.tls), mapEnv(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = newRuntime(cfg, e, discardLogger(), true)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.tls, err, tc.want)
+		}
+		if !errors.Is(err, listen.ErrInvalidTLSConfig) || !errors.Is(err, errConfig) {
+			t.Errorf("%q: %v loses its sentinels", tc.tls, err)
+		}
+	}
+	cfg, _ := parseConfig([]byte(base+"tls: {domains: [a.example], ca_root: /does/not/exist.pem}\n"), mapEnv(nil))
+	if _, err := newRuntime(cfg, e, discardLogger(), true); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "tls.ca_root") {
+		t.Errorf("missing ca_root: %v, want tls.ca_root and fs.ErrNotExist", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/dedupe"
+	"github.com/hookguard/hookguard/listen"
 	"github.com/hookguard/hookguard/proxy"
 	"github.com/hookguard/hookguard/queue"
 	"github.com/redis/go-redis/v9"
@@ -95,7 +96,7 @@ type runtime struct {
 	closer  io.Closer
 	queue   queue.Store // nil without queue routes
 	now     func() time.Time
-	certs   *proxy.Certificates // nil without tls
+	certs   *listen.Certificates // nil without tls
 	metrics *proxy.Metrics
 	ready   readiness
 	// onListen, when set, is told the webhook listener's address.
@@ -161,7 +162,7 @@ func newRuntime(cfg *fileConfig, e env, logger *slog.Logger, checkOnly bool) (*r
 		rt.metrics.WatchQueue(rt.queue)
 	}
 	if cfg.TLS != nil {
-		tc := proxy.TLSConfig{
+		tc := listen.TLSConfig{Now: e.now, Getenv: e.getenv,
 			HTTPSListen: rt.listenAddr(),
 			HTTPListen:  cfg.TLS.HTTPListen, Domains: cfg.TLS.Domains, Email: cfg.TLS.Email,
 			CA: cfg.TLS.CA, CARoot: cfg.TLS.CARoot, Storage: cfg.TLS.Storage,
@@ -169,12 +170,12 @@ func newRuntime(cfg *fileConfig, e env, logger *slog.Logger, checkOnly bool) (*r
 		}
 		if err := tc.Validate(); err != nil {
 			closer.Close()
-			return nil, fmt.Errorf("%w: %w", errConfig, err)
+			return nil, fmt.Errorf("%w: %w", errConfig, tlsKeys(err))
 		}
-		rt.certs, err = proxy.NewCertificates(tc, logger)
+		rt.certs, err = listen.NewCertificates(tc, logger)
 		if err != nil {
 			closer.Close()
-			return nil, fmt.Errorf("%w: tls: %w", errConfig, err)
+			return nil, fmt.Errorf("%w: %w", errConfig, tlsKeys(err))
 		}
 	}
 	return rt, nil
@@ -211,7 +212,8 @@ func (rt *runtime) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := proxy.NewServer(proxy.ServerConfig{Handler: rt.handler, MaxUpstream: rt.handler.MaxTimeout(), Logger: rt.log})
+	srv := listen.NewServer(listen.ServerConfig{Handler: rt.handler, MaxUpstream: rt.handler.MaxTimeout(), Logger: rt.log,
+		OnFramingReject: rt.metrics.FramingRejected})
 	scheme := "http"
 	if rt.certs != nil {
 		// Both listeners are bound before certificates are managed, so
@@ -231,15 +233,16 @@ func (rt *runtime) run(ctx context.Context) error {
 			httpLn.Close()
 			return fmt.Errorf("tls: %w", err)
 		}
-		srv.TLSConfig = rt.certs.TLSConfig()
+		srv.HTTP.TLSConfig = rt.certs.TLSConfig()
 		scheme = "https"
-		httpSrv := proxy.NewServer(proxy.ServerConfig{Handler: rt.certs.HTTPHandler(rt.handler.IsWebhookPath), Logger: rt.log})
+		httpSrv := listen.NewServer(listen.ServerConfig{Handler: rt.certs.HTTPHandler(rt.handler.IsWebhookPath), Logger: rt.log,
+			OnFramingReject: rt.metrics.FramingRejected})
 		rt.log.Info("listening", "addr", httpLn.Addr().String(), "purpose", "acme-http-01 and redirects")
-		servers = append(servers, func() error { return proxy.Serve(ctx, httpSrv, httpLn, drain) })
+		servers = append(servers, func() error { return httpSrv.Serve(ctx, httpLn, drain) })
 		go rt.reloadOnHUP(ctx)
 	}
 	rt.log.Info("listening", "addr", webhookLn.Addr().String(), "scheme", scheme, "routes", len(rt.cfg.Routes))
-	servers = append(servers, func() error { return proxy.Serve(ctx, srv, webhookLn, drain) })
+	servers = append(servers, func() error { return srv.Serve(ctx, webhookLn, drain) })
 
 	adminAddr := defaultAdminListen
 	if rt.cfg.Admin != nil && rt.cfg.Admin.Listen != "" {
@@ -251,9 +254,10 @@ func (rt *runtime) run(ctx context.Context) error {
 			webhookLn.Close()
 			return fmt.Errorf("admin.listen: %w", err)
 		}
-		adminSrv := proxy.NewServer(proxy.ServerConfig{Handler: rt.adminHandler(), Logger: rt.log})
+		adminSrv := listen.NewServer(listen.ServerConfig{Handler: rt.adminHandler(), Logger: rt.log,
+			OnFramingReject: rt.metrics.FramingRejected})
 		rt.log.Info("listening", "addr", adminLn.Addr().String(), "purpose", "admin: /metrics /healthz /readyz")
-		servers = append(servers, func() error { return proxy.Serve(ctx, adminSrv, adminLn, 5*time.Second) })
+		servers = append(servers, func() error { return adminSrv.Serve(ctx, adminLn, 5*time.Second) })
 	}
 	waitQueue := rt.runQueue(ctx, dispatchers)
 	rt.ready.listening.Store(true)

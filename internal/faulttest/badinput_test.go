@@ -25,7 +25,7 @@ import (
 	"github.com/hookguard/hookguard/verify"
 )
 
-// readHeaderTimeout is proxy.NewServer's ReadHeaderTimeout: a slowloris
+// readHeaderTimeout is listen.NewServer's ReadHeaderTimeout: a slowloris
 // connection is closed, without an answer, that long after it opened.
 const readHeaderTimeout = 10 * time.Second
 
