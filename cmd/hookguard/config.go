@@ -29,8 +29,11 @@ type fileConfig struct {
 type adminConfig struct {
 	Listen string `yaml:"listen"` // "" → 127.0.0.1:9090; "off" disables
 	// Token guards the queue API (and the console); required when Listen
-	// is not loopback.
+	// is not loopback. A secret: ${VAR} or file:/path.
 	Token string `yaml:"token"`
+	// Metrics is "token" (default: /metrics behind the token when one is
+	// set) or "open".
+	Metrics string `yaml:"metrics"`
 }
 
 // queueConfig configures the store of the routes with delivery: queue.

@@ -37,6 +37,7 @@ Usage:
   hookguard demo [--once]       run hookguard, a demo app and a demo sender on loopback
   hookguard send [flags]        sign and post a test webhook to a URL
   hookguard check --config FILE validate a config and print its routes (no secrets)
+  hookguard queue status|dead|replay|drop   the durable queue and its dead letters
   hookguard healthcheck [URL]   exit 0 when the admin /readyz answers 200
   hookguard version
 
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return send(ctx, args, e, stdout, stderr)
 	case "check":
 		return check(args, e, stdout, stderr)
+	case "queue":
+		return queueCmd(ctx, args, e, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args, stdout)
 	case "version":

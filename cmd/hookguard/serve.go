@@ -82,7 +82,10 @@ func loadConfig(fs *pflag.FlagSet, f *serveFlags, e env) (*fileConfig, error) {
 		cfg.LogLevel = f.logLevel
 	}
 	if f.adminListen != "" {
-		cfg.Admin = &adminConfig{Listen: f.adminListen}
+		if cfg.Admin == nil {
+			cfg.Admin = &adminConfig{}
+		}
+		cfg.Admin.Listen = f.adminListen // the rest of the section stays
 	}
 	return cfg, nil
 }
@@ -95,6 +98,7 @@ type runtime struct {
 	store   dedupe.Store
 	closer  io.Closer
 	queue   queue.Store // nil without queue routes
+	admin   adminSettings
 	now     func() time.Time
 	certs   *listen.Certificates // nil without tls
 	metrics *proxy.Metrics
@@ -119,6 +123,10 @@ func newRuntime(cfg *fileConfig, e env, logger *slog.Logger, checkOnly bool) (*r
 		return nil, err
 	}
 	rt := &runtime{cfg: cfg, log: logger, store: store, closer: closer, metrics: proxy.NewMetrics(), now: e.now}
+	if rt.admin, err = checkAdmin(cfg, e); err != nil {
+		closer.Close()
+		return nil, err
+	}
 	var q queue.Enqueuer
 	if checkOnly {
 		if _, err := checkQueue(cfg, e); err != nil {
@@ -244,11 +252,7 @@ func (rt *runtime) run(ctx context.Context) error {
 	rt.log.Info("listening", "addr", webhookLn.Addr().String(), "scheme", scheme, "routes", len(rt.cfg.Routes))
 	servers = append(servers, func() error { return srv.Serve(ctx, webhookLn, drain) })
 
-	adminAddr := defaultAdminListen
-	if rt.cfg.Admin != nil && rt.cfg.Admin.Listen != "" {
-		adminAddr = rt.cfg.Admin.Listen
-	}
-	if adminAddr != "off" {
+	if adminAddr := rt.admin.listen; adminAddr != "off" {
 		adminLn, err := net.Listen("tcp", adminAddr)
 		if err != nil {
 			webhookLn.Close()
