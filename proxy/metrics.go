@@ -20,6 +20,7 @@ type Metrics struct {
 	storeErrors *prometheus.CounterVec
 	inFlight    prometheus.Gauge
 	framing     *prometheus.CounterVec
+	reloads     *prometheus.CounterVec
 	stores      *storeCollector
 	queue       *queueMetrics
 }
@@ -59,11 +60,15 @@ func NewMetrics() *Metrics {
 			Name: "hookguard_framing_rejected_total",
 			Help: "Connections refused (400, closed) for ambiguous HTTP/1 framing, by reason: request smuggling attempts.",
 		}, []string{"reason"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookguard_config_reloads_total",
+			Help: "Config reloads (SIGHUP, or watch: true) by result: ok, unchanged, invalid, restart_required.",
+		}, []string{"result"}),
 		stores: newStoreCollector(),
 		queue:  newQueueMetrics(),
 	}
 	m.reg.MustRegister(m.queue.collectors()...)
-	m.reg.MustRegister(m.webhooks, m.verifyDur, m.totalDur, m.upstream, m.storeErrors, m.inFlight, m.stores, m.framing,
+	m.reg.MustRegister(m.webhooks, m.verifyDur, m.totalDur, m.upstream, m.storeErrors, m.inFlight, m.stores, m.framing, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -89,6 +94,10 @@ func (m *Metrics) Observe(r Report) {
 // FramingRejected counts a connection refused for ambiguous framing; it
 // is a listen.ServerConfig.OnFramingReject.
 func (m *Metrics) FramingRejected(reason string) { m.framing.WithLabelValues(reason).Inc() }
+
+// ConfigReloaded counts a reload by result: ok, unchanged, invalid,
+// restart_required.
+func (m *Metrics) ConfigReloaded(result string) { m.reloads.WithLabelValues(result).Inc() }
 
 // InFlight moves the in-flight gauge.
 func (m *Metrics) InFlight(delta int) { m.inFlight.Add(float64(delta)) }

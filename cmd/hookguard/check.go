@@ -48,7 +48,7 @@ func check(args []string, e env, stdout, stderr io.Writer) error {
 		}
 		sort.Strings(keyIDs[rc.Path])
 	}
-	for _, r := range rt.handler.Routes() {
+	for _, r := range rt.gen().handler.Routes() {
 		ids := keyIDs[r.Path]
 		fwd := r.Forward.Format
 		if r.Forward.SigningKey != nil {

@@ -16,8 +16,11 @@ import (
 // fileConfig is the YAML configuration file. Keys are snake_case; unknown
 // keys are an error.
 type fileConfig struct {
-	Listen         string        `yaml:"listen"`
-	LogLevel       string        `yaml:"log_level"`
+	Listen   string `yaml:"listen"`
+	LogLevel string `yaml:"log_level"`
+	// Watch reloads the config when the file or a file: secret changes
+	// (SIGHUP always does).
+	Watch          bool          `yaml:"watch"`
 	Admin          *adminConfig  `yaml:"admin"`
 	TrustedProxies []string      `yaml:"trusted_proxies"`
 	TLS            *tlsConfig    `yaml:"tls"`

@@ -124,58 +124,132 @@ func (unopened) Enqueue(context.Context, *queue.Event) (queue.Enqueued, error) {
 	return queue.Enqueued{}, fmt.Errorf("%w: not opened by check", queue.ErrUnavailable)
 }
 
-// dispatchers builds one dispatcher per queue route of cfg.
-func (rt *runtime) dispatchers() ([]*queue.Dispatcher, error) {
+// dispatcherSpec is what a queue route's dispatcher is built from; a
+// reload restarts a dispatcher only when its spec changed.
+type dispatcherSpec struct {
+	concurrency int
+	lease       time.Duration
+	retry       retryConfig
+}
+
+// dispatcherSpecs returns the spec of each queue route of cfg, by name.
+func dispatcherSpecs(cfg *fileConfig) map[string]dispatcherSpec {
 	var lease time.Duration
-	if rt.cfg.Queue != nil {
-		lease = time.Duration(rt.cfg.Queue.Lease)
+	if cfg.Queue != nil {
+		lease = time.Duration(cfg.Queue.Lease)
 	}
-	var out []*queue.Dispatcher
-	for i, rc := range rt.cfg.Routes {
+	specs := make(map[string]dispatcherSpec)
+	for _, rc := range cfg.Routes {
 		if rc.Delivery != proxy.DeliveryQueue {
 			continue
 		}
-		name := rc.Name
-		if name == "" {
-			name = rc.Path
+		sp := dispatcherSpec{concurrency: rc.Concurrency, lease: lease}
+		if rc.Retry != nil {
+			sp.retry = *rc.Retry
 		}
-		retry := &queue.Backoff{Now: rt.now}
-		if r := rc.Retry; r != nil {
-			retry.MaxAttempts, retry.MaxAge = r.MaxAttempts, time.Duration(r.MaxAge)
-			retry.InitialBackoff, retry.MaxBackoff = time.Duration(r.InitialBackoff), time.Duration(r.MaxBackoff)
-		}
-		d, err := queue.NewDispatcher(queue.DispatcherConfig{
-			Store: rt.queue, Route: name, Deliver: rt.handler.DeliverQueued,
-			Concurrency: rc.Concurrency, Lease: lease, Retry: retry,
-			Now: rt.now, Logger: rt.log, Observer: rt.metrics,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%w: routes[%d] (%s): %w", errConfig, i, rc.Path, err)
-		}
-		out = append(out, d)
+		specs[routeName(rc)] = sp
 	}
-	return out, nil
+	return specs
 }
 
-// runQueue runs the dispatchers and the sweeper until ctx is done, then
-// waits for deliveries in flight (each dispatcher's shutdown timeout); the
-// queue itself is left intact, and a restart resumes it.
-func (rt *runtime) runQueue(ctx context.Context, ds []*queue.Dispatcher) (wait func() error) {
+// dispatcherSet runs one dispatcher per queue route, and the sweeper.
+type dispatcherSet struct {
+	rt      *runtime
+	ctx     context.Context
+	mu      sync.Mutex
+	running map[string]*runningDispatcher
+	wg      sync.WaitGroup
+	errMu   sync.Mutex // not mu: reconcile holds mu while a dispatcher stops
+	errs    []error
+}
+
+type runningDispatcher struct {
+	spec   dispatcherSpec
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startQueue starts the dispatchers of cfg and the sweeper; they stop
+// when ctx is done (wait waits for them).
+func (rt *runtime) startQueue(ctx context.Context, cfg *fileConfig) (*dispatcherSet, error) {
+	ds := &dispatcherSet{rt: rt, ctx: ctx, running: make(map[string]*runningDispatcher)}
 	if rt.queue == nil {
-		return func() error { return nil }
+		return ds, nil
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(ds)+1)
-	for i, d := range ds {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = d.Run(ctx) }()
+	if err := ds.reconcile(dispatcherSpecs(cfg)); err != nil {
+		return nil, err
 	}
-	wg.Add(1)
+	ds.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer ds.wg.Done()
 		if err := queue.RunSweeper(ctx, rt.queue, sweepInterval, rt.log); err != nil && !errors.Is(err, context.Canceled) {
-			errs[len(ds)] = err
+			ds.fail(err)
 		}
 	}()
-	return func() error { wg.Wait(); return errors.Join(errs...) }
+	return ds, nil
+}
+
+// reconcile makes the running dispatchers those of specs: new routes get
+// one, removed routes lose theirs (their events stay queued), and a route
+// whose spec changed gets a new one once the old one finished its
+// deliveries in flight. Deliveries go through the current generation's
+// handler, so a new upstream or secret applies without a restart.
+func (ds *dispatcherSet) reconcile(specs map[string]dispatcherSpec) error {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	for name, r := range ds.running {
+		if sp, ok := specs[name]; !ok || sp != r.spec {
+			r.cancel()
+			<-r.done
+			delete(ds.running, name)
+			if !ok {
+				ds.rt.log.Warn("queue: route removed; its queued events wait for it to come back", "route", name)
+			}
+		}
+	}
+	for name, sp := range specs {
+		if _, ok := ds.running[name]; ok {
+			continue
+		}
+		retry := &queue.Backoff{Now: ds.rt.now, MaxAttempts: sp.retry.MaxAttempts, MaxAge: time.Duration(sp.retry.MaxAge),
+			InitialBackoff: time.Duration(sp.retry.InitialBackoff), MaxBackoff: time.Duration(sp.retry.MaxBackoff)}
+		d, err := queue.NewDispatcher(queue.DispatcherConfig{
+			Store: ds.rt.queue, Route: name,
+			Deliver: func(ctx context.Context, ev *queue.Event) queue.Outcome {
+				return ds.rt.gen().handler.DeliverQueued(ctx, ev)
+			},
+			Concurrency: sp.concurrency, Lease: sp.lease, Retry: retry,
+			Now: ds.rt.now, Logger: ds.rt.log, Observer: ds.rt.metrics,
+		})
+		if err != nil {
+			return fmt.Errorf("%w: route %s: %w", errConfig, name, err)
+		}
+		ctx, cancel := context.WithCancel(ds.ctx)
+		r := &runningDispatcher{spec: sp, cancel: cancel, done: make(chan struct{})}
+		ds.running[name] = r
+		ds.wg.Add(1)
+		go func() {
+			defer ds.wg.Done()
+			defer close(r.done)
+			if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				ds.fail(fmt.Errorf("queue: route %s: %w", name, err))
+			}
+		}()
+	}
+	return nil
+}
+
+func (ds *dispatcherSet) fail(err error) {
+	ds.errMu.Lock()
+	ds.errs = append(ds.errs, err)
+	ds.errMu.Unlock()
+}
+
+// wait waits for every dispatcher and the sweeper to stop (after ctx is
+// done: each waits for its deliveries in flight) and returns their errors.
+func (ds *dispatcherSet) wait() error {
+	ds.wg.Wait()
+	ds.errMu.Lock()
+	defer ds.errMu.Unlock()
+	return errors.Join(ds.errs...)
 }

@@ -63,11 +63,17 @@ func startServe(t *testing.T, config string, getenv func(string) string) (string
 
 func startServeWith(t *testing.T, config string, getenv func(string) string, listen string) (string, string, *syncbuf.Buffer, func() error) {
 	t.Helper()
-	admin := freeAddr(t)
 	p := filepath.Join(t.TempDir(), "hookguard.yaml")
 	if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startServeConfigFile(t, p, getenv, listen)
+}
+
+// startServeAt serves the config file at p.
+func startServeConfigFile(t *testing.T, p string, getenv func(string) string, listen string) (string, string, *syncbuf.Buffer, func() error) {
+	t.Helper()
+	admin := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncbuf.Buffer{}
 	done := make(chan error, 1)

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookguard/hookguard/dedupe"
 	"github.com/hookguard/hookguard/proxy"
 	"github.com/hookguard/hookguard/verify"
 )
@@ -167,86 +165,6 @@ func buildRoute(rc routeConfig, e env) (proxy.Route, error) {
 		}
 	}
 	return r, nil
-}
-
-// replayWindower is implemented by verifiers that know how long a captured
-// request of theirs keeps verifying.
-type replayWindower interface {
-	ReplayWindow() time.Duration
-}
-
-// closers closes several stores.
-type closers []io.Closer
-
-func (cs closers) Close() error {
-	var errs []error
-	for _, c := range cs {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// buildStores opens the dedupe stores the config names: one Redis store
-// shared by every route (returned), or a bounded memory store of each
-// route's own (set on routes, so that a flood on one route cannot push
-// out another's records). routes are in the order of cfg.Routes.
-func buildStores(cfg *fileConfig, routes []proxy.Route, e env) (dedupe.Store, io.Closer, error) {
-	dc := cfg.Dedupe
-	if dc == nil {
-		dc = &dedupeConfig{}
-	}
-	switch dc.Store {
-	case "", "memory":
-		if dc.RedisURL != "" {
-			return nil, nil, fmt.Errorf("%w: dedupe.redis_url is set but dedupe.store is not redis", errConfig)
-		}
-		var cs closers
-		for i := range routes {
-			if routes[i].Delivery == proxy.DeliveryQueue {
-				// A queue route's dedupe marks live in the queue's store.
-				if cfg.Routes[i].DedupeSize != 0 {
-					cs.Close()
-					return nil, nil, fmt.Errorf("%w: routes[%d] (%s): dedupe_size: a queue route's dedupe marks live in the queue", errConfig, i, routes[i].Path)
-				}
-				continue
-			}
-			size := dc.Size
-			if n := cfg.Routes[i].DedupeSize; n != 0 {
-				size = n
-			}
-			var window time.Duration
-			if rw, ok := routes[i].Verifier.(replayWindower); ok {
-				window = rw.ReplayWindow()
-			}
-			m, err := dedupe.NewMemory(dedupe.MemoryConfig{Size: size, TTL: time.Duration(dc.TTL),
-				InFlightTTL: time.Duration(dc.InFlightTTL), Window: window, Now: e.now})
-			if err != nil {
-				cs.Close()
-				return nil, nil, fmt.Errorf("%w: dedupe (route %s): %w", errConfig, routes[i].Path, err)
-			}
-			routes[i].Store = m
-			cs = append(cs, m)
-		}
-		return nil, cs, nil
-	case "redis":
-		if dc.RedisURL == "" {
-			return nil, nil, fmt.Errorf("%w: dedupe.redis_url: required with store: redis", errConfig)
-		}
-		if dc.Size != 0 {
-			return nil, nil, fmt.Errorf("%w: dedupe.size applies to the memory store only", errConfig)
-		}
-		for i, rc := range cfg.Routes {
-			if rc.DedupeSize != 0 {
-				return nil, nil, fmt.Errorf("%w: routes[%d] (%s): dedupe_size applies to the memory store only", errConfig, i, rc.Path)
-			}
-		}
-		r, err := dedupe.NewRedis(dedupe.RedisConfig{URL: dc.RedisURL, TTL: time.Duration(dc.TTL), InFlightTTL: time.Duration(dc.InFlightTTL)})
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: dedupe.redis_url: %w", errConfig, err)
-		}
-		return r, r, nil
-	}
-	return nil, nil, fmt.Errorf("%w: dedupe.store: %q (want memory or redis)", errConfig, dc.Store)
 }
 
 func parseLevel(s string) (slog.Level, error) {
