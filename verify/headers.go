@@ -2,10 +2,12 @@ package verify
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Helpers shared by the verifiers for reading untrusted header and query
@@ -61,4 +63,66 @@ func quoteID(s string) string {
 		return strconv.Quote(s[:max]) + "..."
 	}
 	return strconv.Quote(s)
+}
+
+// errNoURL: a signature covers the request URL, which is unknown.
+var errNoURL = errors.New("the request URL is unknown (set public_url)")
+
+// MaxSignatures bounds the signatures one request may carry (Stripe's and
+// Mux's v1= entries, Cloudflare Stream's sig1=): a sender lists one per
+// active secret. A longer list is refused as ErrMalformedSignature rather
+// than decoded and compared.
+const MaxSignatures = 16
+
+// signatureParams reads a "name=value,name=value" signature header (Stripe,
+// Mux, Cloudflare Stream): the one value of tsName and every value of
+// sigName, other names ignored. An entry without "=", tsName given twice,
+// or more than MaxSignatures entries is ErrMalformedSignature.
+func signatureParams(h, tsName, sigName string) (ts string, sigs []string, err error) {
+	n := 0
+	for entry := range strings.SplitSeq(h, ",") {
+		if n++; n > MaxSignatures {
+			return "", nil, fmt.Errorf("%w: more than %d entries", ErrMalformedSignature, MaxSignatures)
+		}
+		k, v, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		if !ok {
+			return "", nil, fmt.Errorf("%w: an entry is not name=value", ErrMalformedSignature)
+		}
+		switch k {
+		case tsName:
+			if ts != "" {
+				return "", nil, fmt.Errorf("%w: %s given twice", ErrMalformedSignature, tsName)
+			}
+			ts = v
+		case sigName:
+			sigs = append(sigs, v)
+		}
+	}
+	return ts, sigs, nil
+}
+
+// unixHeader reads a header value holding Unix seconds, as signed: it must
+// be digits only and inside signedTime's range (ErrMalformedSignature).
+func unixHeader(name, raw string) (time.Time, error) {
+	n, ok := parseDigits(raw)
+	if !ok {
+		return time.Time{}, fmt.Errorf("%w: %s is not a Unix time", ErrMalformedSignature, name)
+	}
+	t, err := signedTime(n, time.Second)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s: %w", ErrMalformedSignature, name, err)
+	}
+	return t, nil
+}
+
+// hexSigs decodes the lowercase hex SHA-256 MACs among sigs, skipping the
+// rest (as Stripe's and Mux's libraries skip what does not decode).
+func hexSigs(sigs []string) [][]byte {
+	var out [][]byte
+	for _, s := range sigs {
+		if b, ok := decodeHex(s, 32); ok {
+			out = append(out, b)
+		}
+	}
+	return out
 }

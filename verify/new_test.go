@@ -11,9 +11,10 @@ import (
 )
 
 func TestNewEveryProvider(t *testing.T) {
-	for _, p := range Providers() {
-		t.Run(p, func(t *testing.T) {
-			v, err := New(p, Options{Keys: map[string][]string{"k1": {stdSecret}}})
+	for _, p := range providers {
+		t.Run(p.Name, func(t *testing.T) {
+			opts, _ := sampleOptions(p)
+			v, err := New(p.Name, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +68,7 @@ func TestNewRejects(t *testing.T) {
 		is       error  // sentinel the error wraps, if any
 		mention  string // text the error must contain
 	}{
-		{"unknown provider", "github", Options{Keys: map[string][]string{"k": {"s"}}}, ErrUnknownProvider, "github"},
+		{"unknown provider", "gitlab", Options{Keys: map[string][]string{"k": {"s"}}}, ErrUnknownProvider, "gitlab"},
 		{"no keys", ProviderLiveKit, Options{}, nil, "no keys"},
 		{"empty secret", ProviderTencent, Options{Keys: map[string][]string{"1400000000": {""}}}, nil, `"1400000000"`},
 		{"no secrets", ProviderTencentTRTC, Options{Keys: map[string][]string{"1400000000": {}}}, nil, `"1400000000"`},
@@ -85,6 +86,10 @@ func TestNewRejects(t *testing.T) {
 		{"tolerance off for standard", ProviderStandardWebhooks, Options{Keys: map[string][]string{"1": {stdSecret}}, ToleranceOff: true}, ErrToleranceOff, "standard"},
 		{"tolerance and off", ProviderTencentTRTC, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute, ToleranceOff: true}, nil, "both"},
 		{"tolerance and off for liveswitch", ProviderLiveSwitch, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute, ToleranceOff: true}, nil, "both"},
+		{"hmac without settings", ProviderHMAC, Options{Keys: map[string][]string{"k": {"s"}}}, nil, "hmac settings are required"},
+		{"hmac sha1 without allow_sha1", ProviderHMAC, Options{Keys: map[string][]string{"k": {"s"}}, HMAC: &HMACConfig{Header: "X", Algorithm: "sha1"}}, nil, "allow_sha1"},
+		{"tolerance for github", ProviderGitHub, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute}, nil, "signs no time"},
+		{"tolerance for agora", ProviderAgora, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute}, nil, "signs no time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,9 @@ type Provider struct {
 	// replay protection (Tencent's Sign covers no body) or where the
 	// provider's own libraries never skip it.
 	OffAllowed bool
+	// Takes lists the provider-specific Options the provider uses
+	// (OptionPublicURL, ...); New refuses any other that is set.
+	Takes []string
 	// ParseSecret converts one configured secret to key bytes. Nil: the
 	// secret's bytes as written.
 	ParseSecret func(string) ([]byte, error)
@@ -36,11 +39,14 @@ type Provider struct {
 
 // providers is the provider table: one line per provider.
 var providers = []Provider{
-	{Name: ProviderLiveKit, KeyID: "API key", New: newLiveKitVerifier, Send: sendLiveKit},
+	{Name: ProviderLiveKit, KeyID: "API key", Takes: []string{OptionMaxTokenLifetime}, New: newLiveKitVerifier, Send: sendLiveKit},
 	{Name: ProviderTencent, KeyID: "SdkAppId", New: newTencentVerifier, Send: sendTencent},
 	{Name: ProviderTencentTRTC, KeyID: "SdkAppId", OffAllowed: true, New: newTRTCVerifier, Send: sendTRTC},
 	{Name: ProviderLiveSwitch, KeyID: "application id", OffAllowed: true, New: newLiveSwitchVerifier, Send: sendLiveSwitch},
 	{Name: ProviderStandardWebhooks, KeyID: "any label", ParseSecret: ParseStandardSecret, New: newStandardVerifier, Send: sendStandard},
+	{Name: ProviderAgora, KeyID: "any label", Takes: []string{OptionAllowSHA1}, New: newAgoraVerifier, Send: sendAgora},
+	{Name: ProviderGitHub, KeyID: "any label", Takes: []string{OptionAllowSHA1}, New: newGitHubVerifier, Send: sendGitHub},
+	{Name: ProviderHMAC, KeyID: "any label", OffAllowed: true, Takes: []string{OptionAllowSHA1, OptionHMAC}, ParseSecret: ParseHMACSecret, New: newHMACVerifier, Send: sendHMAC},
 }
 
 // Providers returns the provider names New accepts, in table order.
@@ -104,6 +110,11 @@ type Message struct {
 	Batch int
 	// At is when the sender signs.
 	At time.Time
+	// URL, for twilio (and hmac signing {url}), is the URL the webhook is
+	// posted to, which the signature covers; its query is kept.
+	URL string
+	// HMAC, for hmac, is the route's configuration. Nil: SampleHMACConfig.
+	HMAC *HMACConfig
 }
 
 // Outgoing is a signed webhook: its body, and what to add to the POST.

@@ -6,14 +6,38 @@ import (
 	"time"
 )
 
-// sampleKeys returns a keyring New accepts for p, and the secret to sign
-// with.
-func sampleKeys(p Provider) (map[string][]string, string) {
-	secret := "provider-table-test-secret-0123456789"
-	if p.ParseSecret != nil {
-		secret = stdSecret
+// sampleURL is where the table test's webhooks are posted (Twilio signs
+// it).
+const sampleURL = "https://hooks.example.com/webhook"
+
+// sampleSecrets returns a secret New accepts for p, and another of the
+// same kind, as a forger would have.
+func sampleSecrets(p Provider) (secret, forged string) {
+	switch p.Name {
+	case ProviderStandardWebhooks:
+		return stdSecret, "whsec_Zm9yZ2VkZm9yZ2VkZm9yZ2VkZm9yZ2Vk"
 	}
-	return map[string][]string{"1400000000": {secret}}, secret
+	return "provider-table-test-secret-0123456789", "forged-forged-forged-forged"
+}
+
+// sampleOptions returns options New accepts for p, and the secret to sign
+// with.
+func sampleOptions(p Provider) (Options, string) {
+	secret, _ := sampleSecrets(p)
+	o := Options{Keys: map[string][]string{"1400000000": {secret}}}
+	if p.Name == ProviderHMAC {
+		o.HMAC = &SampleHMACConfig
+	}
+	return o, secret
+}
+
+// requestOf is the request a verifier sees for out posted to sampleURL.
+func requestOf(out Outgoing) *Request {
+	u := sampleURL
+	if len(out.Query) > 0 {
+		u += "?" + out.Query.Encode()
+	}
+	return &Request{Header: out.Header, Query: out.Query, Body: out.Body, URL: u}
 }
 
 // Every line of the provider table states every required fact, and its
@@ -31,8 +55,9 @@ func TestProviderTableIsComplete(t *testing.T) {
 			if p.KeyID == "" || p.New == nil || p.Send == nil {
 				t.Fatalf("line lacks KeyID, New or Send: %+v", p)
 			}
-			keys, secret := sampleKeys(p)
-			v, err := New(p.Name, Options{Keys: keys, Now: func() time.Time { return at }})
+			opts, secret := sampleOptions(p)
+			opts.Now = func() time.Time { return at }
+			v, err := New(p.Name, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,15 +72,15 @@ func TestProviderTableIsComplete(t *testing.T) {
 				t.Error("verifier states no ReplayWindow")
 			}
 
-			out, err := p.Send(Message{KeyID: "1400000000", Secret: secret, ID: "ev-table-1", At: at})
+			out, err := p.Send(Message{KeyID: "1400000000", Secret: secret, ID: "ev-table-1", At: at, URL: sampleURL})
 			if err != nil {
 				t.Fatal(err)
 			}
-			evs, err := v.Verify(&Request{Header: out.Header, Query: out.Query, Body: out.Body})
+			evs, err := v.Verify(requestOf(out))
 			if err != nil {
 				t.Fatalf("the provider's own sender does not verify: %v", err)
 			}
-			if len(evs) != 1 || evs[0].Provider != p.Name || evs[0].KeyID != "1400000000" {
+			if len(evs) != 1 || evs[0].Provider != p.Name || evs[0].KeyID != "1400000000" || evs[0].Key == "" || evs[0].Challenge != nil {
 				t.Fatalf("events %+v", evs)
 			}
 			// A signature header named by the verifier is one the sender sets.
@@ -67,11 +92,12 @@ func TestProviderTableIsComplete(t *testing.T) {
 				}
 			}
 			// And a forged copy does not verify.
-			forged, _ := p.Send(Message{KeyID: "1400000000", Secret: "forged-forged-forged-forged", ID: "ev-table-1", At: at})
-			if p.ParseSecret != nil {
-				forged, _ = p.Send(Message{KeyID: "1400000000", Secret: "whsec_Zm9yZ2VkZm9yZ2VkZm9yZ2VkZm9yZ2Vk", ID: "ev-table-1", At: at})
+			_, forgedSecret := sampleSecrets(p)
+			forged, err := p.Send(Message{KeyID: "1400000000", Secret: forgedSecret, ID: "ev-table-1", At: at, URL: sampleURL})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if _, err := v.Verify(&Request{Header: forged.Header, Query: forged.Query, Body: forged.Body}); err == nil {
+			if _, err := v.Verify(requestOf(forged)); err == nil {
 				t.Error("a request signed with another secret verifies")
 			}
 		})
@@ -85,7 +111,7 @@ func TestProviderTableIsComplete(t *testing.T) {
 }
 
 func TestReplayWindows(t *testing.T) {
-	keys := map[string][]string{"1400000000": {"provider-table-test-secret-0123456789"}}
+	keys := map[string][]string{"1400000000": {"cHJvdmlkZXItdGFibGUtdGVzdC1zZWNyZXQ="}}
 	cases := []struct {
 		provider string
 		opts     Options
@@ -98,6 +124,11 @@ func TestReplayWindows(t *testing.T) {
 		{ProviderTencentTRTC, Options{ToleranceOff: true}, 0},
 		{ProviderLiveSwitch, Options{}, 0},
 		{ProviderLiveSwitch, Options{Tolerance: time.Minute}, 2 * time.Minute},
+		{ProviderAgora, Options{}, 0},
+		{ProviderGitHub, Options{}, 0},
+		{ProviderHMAC, Options{HMAC: &HMACConfig{Header: "X"}}, 0},
+		{ProviderHMAC, Options{HMAC: &HMACConfig{Header: "X", TimestampHeader: "T", Signed: "{timestamp}.{body}"}}, 10 * time.Minute},
+		{ProviderHMAC, Options{HMAC: &HMACConfig{Header: "X", TimestampHeader: "T", Signed: "{timestamp}.{body}"}, ToleranceOff: true}, 0},
 	}
 	for _, tc := range cases {
 		tc.opts.Keys = keys

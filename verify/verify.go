@@ -6,8 +6,9 @@
 //
 // New builds a verifier from a provider name and configured secrets. Each
 // provider also has its own type with a validated constructor (LiveKit,
-// Tencent, TRTC, LiveSwitch, Standard) and a Sign function that produces
-// what the provider sends, for tests and for senders.
+// Tencent, TRTC, LiveSwitch, Standard, Agora, Daily, Twilio, Zoom, Vonage,
+// Mux, CloudflareStream, GitHub, Stripe, Slack, HMAC) and a Sign function
+// that produces what the provider sends, for tests and for senders.
 //
 // Signed times are accepted only between 2000-01-01 and 2200-01-01 UTC, in
 // the field's own unit (seconds or milliseconds): a time outside that range
@@ -36,6 +37,17 @@ const (
 	ProviderTencentTRTC      = "tencent-trtc"
 	ProviderLiveSwitch       = "liveswitch"
 	ProviderStandardWebhooks = "standard-webhooks"
+	ProviderAgora            = "agora"
+	ProviderDaily            = "daily"
+	ProviderTwilio           = "twilio"
+	ProviderZoom             = "zoom"
+	ProviderVonage           = "vonage"
+	ProviderMux              = "mux"
+	ProviderCloudflareStream = "cloudflare-stream"
+	ProviderGitHub           = "github"
+	ProviderStripe           = "stripe"
+	ProviderSlack            = "slack"
+	ProviderHMAC             = "hmac"
 )
 
 // Sentinel errors. Verifiers wrap them with %w; callers test with errors.Is.
@@ -68,6 +80,13 @@ type Request struct {
 	Header http.Header
 	Query  url.Values
 	Body   []byte
+	// URL is the URL the sender called, as the sender saw it: scheme,
+	// host, path and the raw query as received ("https://hooks.example.com/twilio?a=1").
+	// Behind a trusted proxy its scheme and host are the proxy's
+	// X-Forwarded-Proto and X-Forwarded-Host. Only verifiers whose
+	// provider signs the URL read it (twilio, and hmac with {url}); empty
+	// when unknown, and then such a signature cannot verify.
+	URL string
 }
 
 // Event is one verified webhook event.
@@ -90,6 +109,18 @@ type Event struct {
 	// Body is the event's own bytes: the raw request body, or for a batch
 	// the bytes of this event inside it.
 	Body []byte
+	// Challenge, when not nil, marks a verified endpoint-validation
+	// request (Zoom endpoint.url_validation, Slack url_verification):
+	// hookguard answers it itself with 200 and the Challenge's body, and
+	// never forwards or deduplicates it.
+	Challenge *Challenge
+}
+
+// Challenge is hookguard's own answer to a sender's verified
+// endpoint-validation request.
+type Challenge struct {
+	ContentType string
+	Body        []byte
 }
 
 // Verifier verifies one request and returns its events: exactly one for

@@ -92,3 +92,48 @@ func TestKeyringValidate(t *testing.T) {
 		})
 	}
 }
+
+// checkRejected fails t unless the verifier refused with want and
+// returned no events.
+func checkRejected(t *testing.T, evs []Event, err, want error) {
+	t.Helper()
+	checkErr(t, err, want)
+	if evs != nil {
+		t.Fatalf("events returned with error: %v", evs)
+	}
+}
+
+// fuzzTamper returns body with one byte changed (or one added), as the
+// fuzz targets' round trips send it.
+func fuzzTamper(body []byte, at uint16) []byte {
+	tampered := append([]byte(nil), body...)
+	if len(tampered) == 0 {
+		return []byte{'x'}
+	}
+	tampered[int(at)%len(tampered)] ^= 0x80
+	return tampered
+}
+
+// checkRoundTrip is the round trip of a fuzz target: r, signed by the
+// provider's Sign, verifies unless its body is not in the provider's
+// format; the tampered copy does not verify, with wantTamper.
+func checkRoundTrip(t *testing.T, v Verifier, r, tampered *Request, wantTamper error) {
+	t.Helper()
+	if _, err := v.Verify(r); err != nil && !errors.Is(err, ErrMalformedBody) {
+		t.Fatalf("signed request rejected: %v", err)
+	}
+	if _, err := v.Verify(tampered); !errors.Is(err, wantTamper) {
+		t.Fatalf("tampered body: err = %v, want %v", err, wantTamper)
+	}
+}
+
+// checkForgeryRefused is the forgery half of a fuzz target: the verifier's
+// secret is in no corpus entry, so nothing may verify.
+func checkForgeryRefused(t *testing.T, v Verifier, r *Request) {
+	t.Helper()
+	if evs, err := v.Verify(r); err == nil {
+		t.Fatalf("forged request accepted: %+v -> %v", r, evs)
+	}
+}
+
+func timeMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
