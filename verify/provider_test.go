@@ -16,6 +16,8 @@ func sampleSecrets(p Provider) (secret, forged string) {
 	switch p.Name {
 	case ProviderStandardWebhooks:
 		return stdSecret, "whsec_Zm9yZ2VkZm9yZ2VkZm9yZ2VkZm9yZ2Vk"
+	case ProviderDaily:
+		return "ZGFpbHktdGFibGUtdGVzdC1zZWNyZXQtMDEyMzQ1Njc4OQ==", "Zm9yZ2VkZm9yZ2VkZm9yZ2VkZm9yZ2Vk"
 	}
 	return "provider-table-test-secret-0123456789", "forged-forged-forged-forged"
 }
@@ -126,6 +128,10 @@ func TestReplayWindows(t *testing.T) {
 		{ProviderLiveSwitch, Options{Tolerance: time.Minute}, 2 * time.Minute},
 		{ProviderAgora, Options{}, 0},
 		{ProviderGitHub, Options{}, 0},
+		{ProviderDaily, Options{}, 10 * time.Minute},
+		{ProviderMux, Options{}, 10 * time.Minute},
+		{ProviderCloudflareStream, Options{}, 10 * time.Minute},
+		{ProviderStripe, Options{}, 10 * time.Minute},
 		{ProviderHMAC, Options{HMAC: &HMACConfig{Header: "X"}}, 0},
 		{ProviderHMAC, Options{HMAC: &HMACConfig{Header: "X", TimestampHeader: "T", Signed: "{timestamp}.{body}"}}, 10 * time.Minute},
 		{ProviderHMAC, Options{HMAC: &HMACConfig{Header: "X", TimestampHeader: "T", Signed: "{timestamp}.{body}"}, ToleranceOff: true}, 0},
