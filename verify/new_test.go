@@ -87,11 +87,14 @@ func TestNewRejects(t *testing.T) {
 		{"tolerance and off", ProviderTencentTRTC, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute, ToleranceOff: true}, nil, "both"},
 		{"tolerance and off for liveswitch", ProviderLiveSwitch, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute, ToleranceOff: true}, nil, "both"},
 		{"allow_sha1 for stripe", ProviderStripe, Options{Keys: map[string][]string{"k": {"s"}}, AllowSHA1: true}, ErrOptionNotApplicable, "AllowSHA1 applies to agora, github, hmac only"},
+		{"hmac settings for slack", ProviderSlack, Options{Keys: map[string][]string{"k": {"s"}}, HMAC: &SampleHMACConfig}, ErrOptionNotApplicable, "HMAC applies to hmac only"},
 		{"hmac without settings", ProviderHMAC, Options{Keys: map[string][]string{"k": {"s"}}}, nil, "hmac settings are required"},
 		{"hmac sha1 without allow_sha1", ProviderHMAC, Options{Keys: map[string][]string{"k": {"s"}}, HMAC: &HMACConfig{Header: "X", Algorithm: "sha1"}}, nil, "allow_sha1"},
 		{"tolerance for github", ProviderGitHub, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute}, nil, "signs no time"},
 		{"tolerance for agora", ProviderAgora, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: time.Minute}, nil, "signs no time"},
+		{"tolerance off for zoom", ProviderZoom, Options{Keys: map[string][]string{"k": {"s"}}, ToleranceOff: true}, ErrToleranceOff, "zoom"},
 		{"tolerance off for stripe", ProviderStripe, Options{Keys: map[string][]string{"k": {"s"}}, ToleranceOff: true}, ErrToleranceOff, "stripe"},
+		{"negative tolerance for slack", ProviderSlack, Options{Keys: map[string][]string{"k": {"s"}}, Tolerance: -time.Second}, nil, "negative tolerance"},
 		{"bad daily secret", ProviderDaily, Options{Keys: map[string][]string{"room": {"s3cr3t!"}}}, nil, `"room": secret 1`},
 	}
 	for _, tt := range tests {

@@ -46,10 +46,12 @@ var providers = []Provider{
 	{Name: ProviderStandardWebhooks, KeyID: "any label", ParseSecret: ParseStandardSecret, New: newStandardVerifier, Send: sendStandard},
 	{Name: ProviderAgora, KeyID: "any label", Takes: []string{OptionAllowSHA1}, New: newAgoraVerifier, Send: sendAgora},
 	{Name: ProviderDaily, KeyID: "any label", ParseSecret: ParseDailySecret, New: newDailyVerifier, Send: sendDaily},
+	{Name: ProviderZoom, KeyID: "any label", New: newZoomVerifier, Send: sendZoom},
 	{Name: ProviderMux, KeyID: "any label", New: newMuxVerifier, Send: sendMux},
 	{Name: ProviderCloudflareStream, KeyID: "any label", New: newCloudflareStreamVerifier, Send: sendCloudflareStream},
 	{Name: ProviderGitHub, KeyID: "any label", Takes: []string{OptionAllowSHA1}, New: newGitHubVerifier, Send: sendGitHub},
 	{Name: ProviderStripe, KeyID: "any label", New: newStripeVerifier, Send: sendStripe},
+	{Name: ProviderSlack, KeyID: "any label", New: newSlackVerifier, Send: sendSlack},
 	{Name: ProviderHMAC, KeyID: "any label", OffAllowed: true, Takes: []string{OptionAllowSHA1, OptionHMAC}, ParseSecret: ParseHMACSecret, New: newHMACVerifier, Send: sendHMAC},
 }
 
