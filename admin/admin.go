@@ -1,15 +1,14 @@
 // Package admin serves hookguard's admin listener: /healthz, /readyz,
-// /metrics, and the queue API (DESIGN "The queue API and CLI"). Everything
-// but the health endpoints can be put behind a bearer token.
+// /metrics, the queue API (DESIGN "The queue API and CLI") and the console
+// at /. Everything but the health endpoints can be put behind a token,
+// sent as a bearer token or through the console's login form.
 package admin
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hookguard/hookguard/queue"
@@ -33,9 +32,13 @@ type Config struct {
 	// Queue serves the queue API. Nil: no queue routes, the API answers
 	// 404.
 	Queue queue.Admin
-	// Token, when set, is required as "Authorization: Bearer <token>" by
-	// everything but /healthz and /readyz. Empty: no token (the caller
-	// allows that on loopback only).
+	// Events, when set, is what the console at / shows. Nil: no console.
+	Events *Recorder
+	// Token, when set, is required by everything but /healthz and
+	// /readyz, as "Authorization: Bearer <token>" or as the session
+	// cookie the console's login form sets. Empty: no token (the caller
+	// allows that on loopback only), and only loopback host names are
+	// answered.
 	Token string
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
@@ -52,7 +55,8 @@ func New(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	mux := http.NewServeMux()
-	guard := func(h http.Handler) http.Handler { return requireToken(cfg.Token, h) }
+	a := &auth{token: []byte(cfg.Token), sessions: newSessions(cfg.Now), log: cfg.Logger}
+	guard := a.guard
 	if cfg.Metrics != nil {
 		if cfg.MetricsOpen {
 			mux.Handle("GET /metrics", cfg.Metrics)
@@ -67,6 +71,10 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { ready(w, r, cfg.Checks) })
 	q := &queueAPI{q: cfg.Queue, now: cfg.Now, log: cfg.Logger}
 	q.register(mux, guard)
+	if cfg.Events != nil {
+		c := &console{events: cfg.Events, queue: cfg.Queue != nil, login: cfg.Token != "", now: cfg.Now}
+		c.register(mux, a)
+	}
 	return securityHeaders(mux)
 }
 
@@ -88,33 +96,6 @@ func ready(w http.ResponseWriter, r *http.Request, checks []ReadyCheck) {
 		return
 	}
 	fmt.Fprintln(w, "ready")
-}
-
-// requireToken answers 401 unless the request carries token as a bearer
-// token (compared in constant time). An empty token lets every request
-// through.
-func requireToken(token string, h http.Handler) http.Handler {
-	if token == "" {
-		return h
-	}
-	want := []byte(token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := bearer(r)
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hookguard admin"`)
-			writeError(w, http.StatusUnauthorized, "admin token required (Authorization: Bearer <admin.token>)")
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-func bearer(r *http.Request) (string, bool) {
-	v := r.Header.Get("Authorization")
-	if len(v) < 7 || !strings.EqualFold(v[:7], "Bearer ") {
-		return "", false
-	}
-	return strings.TrimSpace(v[7:]), true
 }
 
 // securityHeaders sets what every admin answer carries: no sniffing, no

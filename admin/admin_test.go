@@ -173,7 +173,7 @@ func TestTokenGuardsEverythingButHealth(t *testing.T) {
 
 func TestQueueAPIWithoutQueueRoutes(t *testing.T) {
 	h := New(Config{})
-	if status, body := call(t, h, "GET", "/queue", ""); status != 404 || !strings.Contains(body, "delivery: queue") {
+	if status, body := call(t, h, "GET", "http://127.0.0.1:9090/queue", ""); status != 404 || !strings.Contains(body, "delivery: queue") {
 		t.Fatalf("%d %s", status, body)
 	}
 }
