@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
-	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/hookguard/hookguard/verify"
@@ -38,19 +37,6 @@ const maxUpstreamResponse = 1 << 20
 
 var errResponseTooLarge = errors.New("upstream response larger than 1 MiB")
 
-// forwardState travels with one outgoing request through the ReverseProxy
-// hooks, and records what happened.
-type forwardState struct {
-	route    *Route
-	now      time.Time
-	header   http.Header // the normalized header (normalizedHeader)
-	rawQuery string      // the sender's query, after the upstream's
-	body     []byte      // what is sent to the app
-	err      *Error      // set by the ErrorHandler: the app was not reached or answered badly
-}
-
-type forwardStateKey struct{}
-
 // answer is the app's complete response to one forwarded event.
 type answer struct {
 	status int
@@ -61,73 +47,9 @@ type answer struct {
 
 func (a *answer) ok() bool { return a.err == nil && a.status >= 200 && a.status < 300 }
 
-// newReverseProxy builds the ReverseProxy shared by all routes. Its hooks
-// read the route and event from the request context.
-func newReverseProxy(transport http.RoundTripper, errorLog *log.Logger) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Rewrite:   rewrite,
-		Transport: transport,
-		// Responses are buffered by ModifyResponse; nothing to flush.
-		FlushInterval: 0,
-		ModifyResponse: func(res *http.Response) error {
-			// Read the whole answer now, so a reset mid-response is an
-			// upstream error and not a half-copied 2xx.
-			body, err := io.ReadAll(io.LimitReader(res.Body, maxUpstreamResponse+1))
-			res.Body.Close()
-			if err != nil {
-				return fmt.Errorf("reading upstream response: %w", err)
-			}
-			if len(body) > maxUpstreamResponse {
-				return errResponseTooLarge
-			}
-			res.Body = io.NopCloser(bytes.NewReader(body))
-			res.ContentLength = int64(len(body))
-			res.Header.Del("Content-Length")
-			return nil
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			// 502 or 504 is decided here, once.
-			ue := upstreamError(err)
-			st, _ := r.Context().Value(forwardStateKey{}).(*forwardState)
-			if st != nil {
-				st.err = ue
-			}
-			w.WriteHeader(ue.Status)
-		},
-		ErrorLog:   errorLog,
-		BufferPool: newBufferPool(),
-	}
-}
-
-// rewrite points the outgoing request at the route's upstream with the
-// normalized header prepared for it, and signs it when the route re-signs.
-func rewrite(pr *httputil.ProxyRequest) {
-	st := pr.In.Context().Value(forwardStateKey{}).(*forwardState)
-	up := st.route.Upstream
-	out := pr.Out
-	out.URL.Scheme = up.Scheme
-	out.URL.Host = up.Host
-	out.URL.Path = up.Path
-	out.URL.RawPath = up.RawPath
-	switch {
-	case up.RawQuery == "":
-		out.URL.RawQuery = st.rawQuery
-	case st.rawQuery == "":
-		out.URL.RawQuery = up.RawQuery
-	default:
-		out.URL.RawQuery = up.RawQuery + "&" + st.rawQuery
-	}
-	out.Host = ""
-	out.Header = st.header
-	if key := st.route.Forward.SigningKey; key != nil {
-		// Signed now, at sending: receivers refuse old timestamps, and a
-		// queued event may be sent long after it arrived.
-		id := st.header.Get(HeaderEventID)
-		st.header.Set(verify.HeaderWebhookID, id)
-		st.header.Set(verify.HeaderWebhookTimestamp, strconv.FormatInt(st.now.Unix(), 10))
-		st.header.Set(verify.HeaderWebhookSignature, verify.SignStandard(key, id, st.now, st.body))
-	}
-}
+// noUserAgent keeps the Transport from sending its own User-Agent when the
+// sender sent none (as httputil.ReverseProxy does). Never modified.
+var noUserAgent = []string{""}
 
 // eventID is the provider's event id, or the derived dedupe key when the
 // provider has none.
@@ -154,8 +76,7 @@ func forwardBody(r *Route, ev *verify.Event, now time.Time) ([]byte, error) {
 // split says the event is one part of the request body (a batch item):
 // the sender's signature does not cover it and is not forwarded.
 func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *verify.Event, split bool) *answer {
-	now := h.now()
-	body, err := forwardBody(r, ev, now)
+	body, err := forwardBody(r, ev, h.now())
 	if err != nil {
 		return &answer{status: http.StatusBadGateway, err: refusal(http.StatusBadGateway, ReasonUnreachable, err)}
 	}
@@ -163,30 +84,40 @@ func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *v
 	return h.send(context.WithoutCancel(ctx), r, header, in.URL.RawQuery, body)
 }
 
-// send posts body with header (normalized) and the sender's rawQuery to
-// r's upstream within r's timeout (and ctx), and returns the app's whole
-// answer.
+// send posts body with header (normalized; send owns it from now on) and
+// the sender's rawQuery to r's upstream within r's timeout (and ctx), and
+// returns the app's whole answer. It goes straight to the Transport: the
+// answer is read whole before anything is sent back, so a reset
+// mid-answer is an upstream error and never half a 2xx, and a reverse
+// proxy's streaming would go unused.
+//
+// The body goes out with Content-Length, never chunked (several app
+// servers answer 411 to chunked requests), and without trailers.
 func (h *Handler) send(ctx context.Context, r *Route, header http.Header, rawQuery string, body []byte) *answer {
-	st := &forwardState{route: r, now: h.now(), header: header, rawQuery: rawQuery, body: body}
 	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, forwardStateKey{}, st)
-
-	// The body is buffered: it goes out with Content-Length, never chunked
-	// (several app servers answer 411 to chunked requests), and no
-	// trailers (the sender's would arrive after the verification and could
-	// carry any header).
-	out := &http.Request{
-		Method:     http.MethodPost,
-		URL:        &url.URL{Path: r.Path},
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     header,
-		Host:       r.Upstream.Host,
+	if key := r.Forward.SigningKey; key != nil {
+		// Signed now, at sending: receivers refuse old timestamps, and a
+		// queued event may be sent long after it arrived.
+		now := h.now()
+		id := header.Get(HeaderEventID)
+		header.Set(verify.HeaderWebhookID, id)
+		header.Set(verify.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+		header.Set(verify.HeaderWebhookSignature, verify.SignStandard(key, id, now, body))
 	}
-	out = out.WithContext(ctx)
-	out.ContentLength = int64(len(body))
+	if _, ok := header["User-Agent"]; !ok {
+		header["User-Agent"] = noUserAgent
+	}
+	out := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           r.target(rawQuery),
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        header,
+		ContentLength: int64(len(body)),
+		Host:          r.Upstream.Host,
+	}).WithContext(ctx)
 	if len(body) == 0 {
 		// A zero ContentLength with a non-nil Body means "unknown" to the
 		// Transport, which would send it chunked.
@@ -197,44 +128,75 @@ func (h *Handler) send(ctx context.Context, r *Route, header http.Header, rawQue
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 
-	rec := &recorder{header: make(http.Header)}
-	h.rp.ServeHTTP(rec, out)
-	a := &answer{status: rec.status, header: rec.header, body: rec.body.Bytes(), err: st.err}
-	if a.status == 0 {
-		a.status = http.StatusOK
+	resp, err := h.transport.RoundTrip(out)
+	if err != nil {
+		return failedAnswer(err)
 	}
-	return a
+	answerBody, err := readAnswer(resp)
+	if err != nil {
+		return failedAnswer(err)
+	}
+	removeHopByHop(resp.Header)
+	resp.Header.Del("Content-Length") // set again for what is sent back
+	return &answer{status: resp.StatusCode, header: resp.Header, body: answerBody}
 }
 
-// recorder is the ResponseWriter the ReverseProxy writes the app's answer to.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+// failedAnswer is an answer the app did not give: 504 if it timed out,
+// else 502, decided once by upstreamError.
+func failedAnswer(err error) *answer {
+	ue := upstreamError(err)
+	return &answer{status: ue.Status, err: ue}
 }
 
-func (r *recorder) Header() http.Header { return r.header }
+// readAnswer reads the app's whole answer, at most maxUpstreamResponse,
+// into a buffer sized by its Content-Length when it gives one.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	if resp.ContentLength > maxUpstreamResponse {
+		return nil, errResponseTooLarge
+	}
+	var buf []byte
+	if resp.ContentLength >= 0 {
+		buf = make([]byte, 0, resp.ContentLength+1) // +1: EOF is read without growing
+	} else {
+		buf = make([]byte, 0, 512)
+	}
+	w := bytes.NewBuffer(buf)
+	if _, err := w.ReadFrom(io.LimitReader(resp.Body, maxUpstreamResponse+1)); err != nil {
+		return nil, fmt.Errorf("reading upstream response: %w", err)
+	}
+	if w.Len() > maxUpstreamResponse {
+		return nil, errResponseTooLarge
+	}
+	return w.Bytes(), nil
+}
 
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
+// removeHopByHop deletes the headers of one connection, and those the
+// Connection header names.
+func removeHopByHop(h http.Header) {
+	for _, f := range h["Connection"] {
+		for _, name := range strings.Split(f, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		h.Del(k)
 	}
 }
 
-func (r *recorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
+// target is the upstream URL with the sender's query after the
+// upstream's own.
+func (r *Route) target(rawQuery string) *url.URL {
+	if rawQuery == "" {
+		return r.Upstream // the Transport does not change it
 	}
-	return r.body.Write(p)
+	u := *r.Upstream
+	if u.RawQuery == "" {
+		u.RawQuery = rawQuery
+	} else {
+		u.RawQuery = u.RawQuery + "&" + rawQuery
+	}
+	return &u
 }
-
-// bufferPool reuses the ReverseProxy's copy buffers instead of allocating
-// 32 KiB per forward.
-type bufferPool struct{ p sync.Pool }
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
-}
-
-func (bp *bufferPool) Get() []byte  { return *bp.p.Get().(*[]byte) }
-func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }

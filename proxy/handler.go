@@ -10,9 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"sort"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +71,7 @@ type Handler struct {
 	now          func() time.Time
 	obs          Observer
 	inFlightWait time.Duration
-	rp           *httputil.ReverseProxy
+	transport    http.RoundTripper
 	// locks serializes concurrent copies of one event on this instance.
 	locks keyLocks
 	// storeDownUntil (Unix ns), per store, skips a store after it failed.
@@ -140,7 +141,7 @@ func New(cfg Config) (*Handler, error) {
 	if transport == nil {
 		transport = defaultTransport()
 	}
-	h.rp = newReverseProxy(transport, slog.NewLogLogger(h.log.Handler(), slog.LevelDebug))
+	h.transport = transport
 	return h, nil
 }
 
@@ -212,10 +213,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	vstart := h.now()
-	events, err := route.Verifier.Verify(&verify.Request{Header: req.Header, Query: query, Body: body})
+	events, err := route.Verifier.Verify(&verify.Request{Header: req.Header, Query: query, Body: body, URL: h.requestURL(req)})
 	rep.Verify = h.now().Sub(vstart)
 	if err != nil {
 		h.reject(w, &rep, err)
+		return
+	}
+	if len(events) == 1 && events[0].Challenge != nil {
+		h.answerChallenge(w, &rep, &events[0])
 		return
 	}
 	if len(events) == 1 {
@@ -224,6 +229,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	h.deliverBatch(w, req, route, events, rep)
+}
+
+// requestURL is the URL the sender called, for verifiers that sign it
+// (verify.Request.URL): the scheme and Host as received, or the first
+// X-Forwarded-Proto and X-Forwarded-Host when the peer is a trusted
+// proxy, then the request target as it came on the request line.
+func (h *Handler) requestURL(req *http.Request) string {
+	scheme, host := "http", req.Host
+	if req.TLS != nil {
+		scheme = "https"
+	}
+	if isTrusted(peerAddr(req.RemoteAddr), h.trusted) {
+		proto, _, _ := strings.Cut(req.Header.Get("X-Forwarded-Proto"), ",")
+		if p := strings.ToLower(strings.TrimSpace(proto)); p == "http" || p == "https" {
+			scheme = p
+		}
+		fh, _, _ := strings.Cut(req.Header.Get("X-Forwarded-Host"), ",")
+		if fh = strings.TrimSpace(fh); fh != "" {
+			host = fh
+		}
+	}
+	target := req.RequestURI
+	if !strings.HasPrefix(target, "/") {
+		target = req.URL.RequestURI()
+	}
+	return scheme + "://" + host + target
+}
+
+// answerChallenge answers a verified endpoint validation (Zoom
+// endpoint.url_validation, Slack url_verification) itself: 200 with the
+// verifier's answer. It is never forwarded and never claimed in the dedupe
+// store, so that every re-validation gets its answer.
+func (h *Handler) answerChallenge(w http.ResponseWriter, rep *Report, ev *verify.Event) {
+	rep.Type = ev.Type
+	rep.Outcome, rep.Status = OutcomeChallenge, http.StatusOK
+	rep.Duration = h.now().Sub(rep.Start)
+	h.report(rep, nil)
+	w.Header().Set("Content-Type", ev.Challenge.ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(ev.Challenge.Body)))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	w.Write(ev.Challenge.Body)
 }
 
 // reject answers a request refused before any event was delivered, with

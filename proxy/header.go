@@ -25,13 +25,15 @@ var hopByHop = []string{
 // hand the app the same. Only the Standard Webhooks re-signature is added
 // at sending.
 func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned bool) http.Header {
-	h := make(http.Header, len(in.Header)+8)
+	h := make(http.Header, len(in.Header)+10)
 	resign := r.Forward.SigningKey != nil
 	for k, vv := range in.Header {
 		if droppedIncoming(k, resign) {
 			continue
 		}
-		h[k] = append([]string(nil), vv...)
+		// The sender's value slices are shared, not copied: nothing
+		// changes them, and every header hookguard sets gets its own.
+		h[k] = vv
 	}
 	for _, f := range in.Header["Connection"] {
 		for _, name := range strings.Split(f, ",") {
@@ -41,49 +43,47 @@ func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned boo
 		}
 	}
 	for _, k := range hopByHop {
-		h.Del(k)
+		delete(h, k) // canonical names; Del would canonicalize again
 	}
 	if resigned {
 		for _, k := range r.signatureHeaders {
 			h.Del(k)
 		}
 	}
-	setForwarded(h, in)
-
-	h.Set(HeaderProvider, ev.Provider)
-	h.Set(HeaderRoute, r.Name)
-	h.Set(HeaderEventID, eventID(ev))
+	// hookguard's own headers share one backing array (one allocation).
+	vals := make([]string, 0, 10)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	delete(h, "Forwarded")
+	if host, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		set("X-Forwarded-For", host)
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	set("X-Forwarded-Host", in.Host)
+	if in.TLS != nil {
+		set("X-Forwarded-Proto", "https")
+	} else {
+		set("X-Forwarded-Proto", "http")
+	}
+	set(HeaderProvider, ev.Provider)
+	set(HeaderRoute, r.Name)
+	set(HeaderEventID, eventID(ev))
 	if ev.Type != "" {
-		h.Set(HeaderEventType, ev.Type)
+		set(HeaderEventType, ev.Type)
 	}
 	if !ev.Time.IsZero() {
-		h.Set(HeaderEventTime, ev.Time.UTC().Format(time.RFC3339Nano))
+		set(HeaderEventTime, ev.Time.UTC().Format(time.RFC3339Nano))
 	}
 	if ev.KeyID != "" {
-		h.Set(HeaderKeyID, ev.KeyID)
+		set(HeaderKeyID, ev.KeyID)
 	}
 	if r.Forward.Format == FormatCloudEvents {
-		h.Set("Content-Type", cloudEventsContentType)
+		set("Content-Type", cloudEventsContentType)
 	}
 	return h
-}
-
-// setForwarded sets X-Forwarded-For to the peer's address and
-// X-Forwarded-Host and -Proto to what the sender asked for, replacing any
-// the sender sent (as httputil.ProxyRequest.SetXForwarded does).
-func setForwarded(h http.Header, in *http.Request) {
-	h.Del("Forwarded")
-	if host, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
-		h.Set("X-Forwarded-For", host)
-	} else {
-		h.Del("X-Forwarded-For")
-	}
-	h.Set("X-Forwarded-Host", in.Host)
-	proto := "http"
-	if in.TLS != nil {
-		proto = "https"
-	}
-	h.Set("X-Forwarded-Proto", proto)
 }
 
 // droppedIncoming reports whether an incoming header named name is removed
