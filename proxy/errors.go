@@ -18,6 +18,7 @@ const (
 	OutcomeUpstreamError = "upstream_error" // the app could not be reached in time
 	OutcomeBusy          = "busy"           // a copy was still in flight; sender told to retry
 	OutcomeQueued        = "queued"         // stored durably; delivered by the queue
+	OutcomeChallenge     = "challenge"      // a verified endpoint validation, answered by hookguard; not forwarded
 )
 
 // Rejection reasons: a small fixed set, safe as metric labels.

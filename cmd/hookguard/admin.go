@@ -92,7 +92,7 @@ func (rt *runtime) adminHandler() http.Handler {
 		checks = append(checks, admin.ReadyCheck{Name: "certificates", Check: func(context.Context) error { return rt.certs.Ready() }})
 	}
 	cfg := admin.Config{Metrics: rt.metrics.Handler(), MetricsOpen: rt.admin.metricsOpen, Checks: checks,
-		Token: rt.admin.token, Now: rt.now, Logger: rt.log}
+		Token: rt.admin.token, Events: consoleEvents(rt.observer), Now: rt.now, Logger: rt.log}
 	if rt.queue != nil {
 		cfg.Queue = rt.queue
 	}

@@ -65,7 +65,7 @@ func (rt *runtime) isWebhookPath(path string) bool { return rt.gen().handler.IsW
 // running hookguard could hold (the queue's file).
 func newRuntime(cfg *fileConfig, e env, logger *slog.Logger, checkOnly bool) (*runtime, error) {
 	rt := &runtime{env: e, log: logger, metrics: proxy.NewMetrics(), now: e.now}
-	rt.observer = rt.metrics
+	rt.observer = withConsole(rt.metrics, e.now)
 	var err error
 	if rt.admin, err = checkAdmin(cfg, e); err != nil {
 		return nil, err
