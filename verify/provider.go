@@ -24,6 +24,9 @@ type Provider struct {
 	// replay protection (Tencent's Sign covers no body) or where the
 	// provider's own libraries never skip it.
 	OffAllowed bool
+	// QueueCaveat, when set, says why delivery: queue is unwise for the
+	// provider: `hookguard check` and `serve` warn with it.
+	QueueCaveat string
 	// Takes lists the provider-specific Options the provider uses
 	// (OptionPublicURL, ...); New refuses any other that is set.
 	Takes []string
@@ -40,7 +43,7 @@ type Provider struct {
 // providers is the provider table: one line per provider.
 var providers = []Provider{
 	{Name: ProviderLiveKit, KeyID: "API key", Takes: []string{OptionMaxTokenLifetime}, New: newLiveKitVerifier, Send: sendLiveKit},
-	{Name: ProviderTencent, KeyID: "SdkAppId", New: newTencentVerifier, Send: sendTencent},
+	{Name: ProviderTencent, KeyID: "SdkAppId", QueueCaveat: tencentQueueCaveat, New: newTencentVerifier, Send: sendTencent},
 	{Name: ProviderTencentTRTC, KeyID: "SdkAppId", OffAllowed: true, New: newTRTCVerifier, Send: sendTRTC},
 	{Name: ProviderLiveSwitch, KeyID: "application id", OffAllowed: true, New: newLiveSwitchVerifier, Send: sendLiveSwitch},
 	{Name: ProviderStandardWebhooks, KeyID: "any label", ParseSecret: ParseStandardSecret, New: newStandardVerifier, Send: sendStandard},

@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// tencentQueueCaveat is why Tencent routes should stay sync.
+const tencentQueueCaveat = `Tencent "Before" callbacks (Live.CallbackBeforeSendGift, Group.CallbackBeforeSendMsg, ...) act on the app's answer body (ErrorCode 0 allow, 1 reject, 2 discard), which a queued event's sender never sees: keep routes that receive them on delivery: sync`
+
 // defaultTencentTolerance is how far RequestTime may be from now: Tencent's
 // documentation says one minute.
 const defaultTencentTolerance = time.Minute

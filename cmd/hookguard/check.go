@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/hookguard/hookguard/proxy"
+	"github.com/hookguard/hookguard/verify"
 	"github.com/spf13/pflag"
 )
 
@@ -57,8 +59,25 @@ func check(args []string, e env, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Path, r.Provider, r.Upstream.Redacted(), strings.Join(ids, ","), r.Timeout, r.MaxBody, fwd)
 	}
 	tw.Flush()
+	for _, w := range queueWarnings(cfg) {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
 	fmt.Fprintln(stdout, "config ok")
 	return nil
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// queueWarnings are the provider caveats of the queue routes of cfg.
+func queueWarnings(cfg *fileConfig) []string {
+	var out []string
+	for i, rc := range cfg.Routes {
+		if rc.Delivery != proxy.DeliveryQueue {
+			continue
+		}
+		if p, err := verify.Lookup(rc.Provider); err == nil && p.QueueCaveat != "" {
+			out = append(out, fmt.Sprintf("routes[%d] (%s): delivery: queue: %s", i, rc.Path, p.QueueCaveat))
+		}
+	}
+	return out
+}

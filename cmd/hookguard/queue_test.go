@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -219,5 +220,32 @@ func TestAdminTokenRequiredOffLoopback(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "short") {
 			t.Errorf("%s: the token appears in %v", tc.admin, err)
 		}
+	}
+}
+
+func TestCheckWarnsAboutTencentQueueRoutes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hookguard.yaml")
+	config := `routes:
+  - path: /tencent
+    provider: tencent
+    upstream: http://127.0.0.1:9/x
+    secrets: {"1400000000": token}
+    delivery: queue
+  - path: /livekit
+    provider: livekit
+    upstream: http://127.0.0.1:9/x
+    secrets: {devkey: secret}
+    delivery: queue
+`
+	if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := run(t.Context(), []string{"check", "--config", p}, mapEnv(nil), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "warning: routes[0] (/tencent): delivery: queue: Tencent \"Before\" callbacks") ||
+		strings.Contains(out.String(), "routes[1] (/livekit): delivery: queue") {
+		t.Fatalf("check output:\n%s", out.String())
 	}
 }

@@ -48,6 +48,9 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 		return err
 	}
 	defer rt.close()
+	for _, w := range queueWarnings(cfg) {
+		logger.Warn(w)
+	}
 	rt.configPath = f.config
 	rt.load = func() (*fileConfig, error) { return loadConfig(fs, f, e) }
 	rt.fingerprint = fingerprint(rt.configPath, cfg, e)
