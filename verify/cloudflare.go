@@ -93,7 +93,7 @@ func (v *CloudflareStream) Verify(r *Request) ([]Event, error) {
 	}
 	ev := Event{Provider: ProviderCloudflareStream, Key: BodyKey(label, r.Body), Type: state, Time: at, KeyID: label, Body: r.Body}
 	if uid != "" && state != "" {
-		ev.Key = idKey(label, uid+"\x00"+state)
+		ev.Key = BodyKey(label, []byte(uid+"\x00"+state)) // never a body: those are JSON
 	}
 	return []Event{ev}, nil
 }

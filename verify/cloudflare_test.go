@@ -47,7 +47,7 @@ func TestCloudflareStreamAccepts(t *testing.T) {
 		name, body string
 		want       Event
 	}{
-		{"uid and state", cfBody, Event{Key: idKey("cf", "dd5d531a12de0c724bd1275a3b2bc9c6\x00ready"), Type: "ready"}},
+		{"uid and state", cfBody, Event{Key: BodyKey("cf", []byte("dd5d531a12de0c724bd1275a3b2bc9c6\x00ready")), Type: "ready"}},
 		{"no uid: body hash", noUID, Event{Key: BodyKey("cf", []byte(noUID)), Type: "error"}},
 	}
 	for _, tt := range tests {

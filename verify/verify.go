@@ -96,9 +96,12 @@ type Event struct {
 	// ID is the provider's own event id; empty when the provider has none.
 	ID string
 	// Key is the deduplication key, scoped to KeyID: derived from KeyID and
-	// ID when ID is present ("<len(KeyID)>:<KeyID>:<ID>"), otherwise from
-	// KeyID and the signed content (see BodyKey). Events verified by
-	// different key ids never share a key. Never empty.
+	// ID when ID is present and signed ("<len(KeyID)>:<KeyID>:<ID>"),
+	// otherwise from KeyID and signed content (see BodyKey): the body, or
+	// for vonage and cloudflare-stream the signed fields that name one
+	// event. An unsigned ID (twilio's idempotency token, GitHub's delivery
+	// id) is never part of it, so that a replay cannot pass by changing it.
+	// Events verified by different key ids never share a key. Never empty.
 	Key string
 	// Type is the event type or command (e.g. "room_started").
 	Type string

@@ -155,7 +155,7 @@ func (v *Vonage) Verify(r *Request) ([]Event, error) {
 	// the status too, or every event of a call after the first would be a
 	// duplicate. Whether jti stays the same across retries is unconfirmed,
 	// so it is not used.
-	ev := Event{Provider: ProviderVonage, ID: id, Key: idKey(keyID, id+"\x00"+typ), Type: typ, Time: c.iat.Time, KeyID: keyID, Body: r.Body}
+	ev := Event{Provider: ProviderVonage, ID: id, Key: BodyKey(keyID, []byte(id+"\x00"+typ)), Type: typ, Time: c.iat.Time, KeyID: keyID, Body: r.Body}
 	if id == "" {
 		ev.Key = BodyKey(keyID, r.Body)
 	}

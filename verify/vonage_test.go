@@ -62,11 +62,11 @@ func TestVonageAccepts(t *testing.T) {
 		want Event
 	}{
 		{"golang-jwt token", vonageToken(t, jwt.SigningMethodHS256, vonageSecret, vonageClaimsFor(vonageBody, vonageT0)), vonageBody, vonageT0,
-			Event{ID: uuid, Key: idKey(vonageKey, uuid+"\x00delivered"), Type: "delivered"}},
+			Event{ID: uuid, Key: BodyKey(vonageKey, []byte(uuid+"\x00delivered")), Type: "delivered"}},
 		{"no Bearer prefix", strings.TrimPrefix(vonageToken(t, jwt.SigningMethodHS256, vonageSecret, vonageClaimsFor(vonageBody, vonageT0)), "Bearer "), vonageBody, vonageT0.Add(-5 * time.Minute),
-			Event{ID: uuid, Key: idKey(vonageKey, uuid+"\x00delivered"), Type: "delivered"}},
+			Event{ID: uuid, Key: BodyKey(vonageKey, []byte(uuid+"\x00delivered")), Type: "delivered"}},
 		{"voice event: uuid and status", vonageToken(t, jwt.SigningMethodHS256, vonageSecret, vonageClaimsFor(voice, vonageT0)), voice, vonageT0.Add(5 * time.Minute),
-			Event{ID: "call-1", Key: idKey(vonageKey, "call-1\x00answered"), Type: "answered"}},
+			Event{ID: "call-1", Key: BodyKey(vonageKey, []byte("call-1\x00answered")), Type: "answered"}},
 		{"no id: body hash", vonageToken(t, jwt.SigningMethodHS256, vonageSecret, vonageClaimsFor(`{}`, vonageT0)), `{}`, vonageT0,
 			Event{Key: BodyKey(vonageKey, []byte(`{}`))}},
 	}
