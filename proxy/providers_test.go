@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -255,9 +255,9 @@ func bodyOf(t *testing.T, r *http.Request) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
-	if _, err := b.ReadFrom(rc); err != nil {
+	b, err := io.ReadAll(rc)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return []byte(b.String())
+	return b
 }
