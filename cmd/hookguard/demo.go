@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -28,19 +31,26 @@ const (
 	demoTencentToken  = "demo-tencent-callback-token"
 	demoForwardSecret = "whsec_ZGVtby1mb3J3YXJkLXNpZ25pbmcta2V5LTMyYnl0ZXM="
 	tencentAck        = `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`
+	// demoRefusedID is the event the demo app refuses the first time it
+	// gets it, so that it becomes a dead letter to replay in the console.
+	demoRefusedID = "EV_demo_room_unknown"
 )
 
 // demo runs hookguard on its embedded config in front of a demo app, sends
 // it genuine, forged, stale, tampered and repeated webhooks, and prints what
-// the sender was answered and what the app received. Without --once it then
-// keeps serving for `hookguard send`.
+// the sender was answered and what the app received, then where the console
+// shows it all. hookguard's log goes to a file (--verbose: stderr), so the
+// table stays readable. Without --once it then keeps serving for
+// `hookguard send` and the console.
 func demo(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("hookguard demo", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "webhook listener")
-	admin := fs.String("admin-listen", "127.0.0.1:9090", `admin listener ("off" disables)`)
+	adminAddr := fs.String("admin-listen", "127.0.0.1:9090", `admin listener, with the console ("off" disables)`)
 	once := fs.Bool("once", false, "exit after the demo run instead of serving")
-	logLevel := fs.String("log-level", "info", "log level of hookguard's JSON log (on stderr)")
+	logLevel := fs.String("log-level", "info", "log level of hookguard's JSON log")
+	logFile := fs.String("log", "", "write hookguard's JSON log to this file (default: a file in the demo's temporary directory, removed on exit)")
+	verbose := fs.Bool("verbose", false, "write hookguard's JSON log to stderr, mixed with the table")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return errHelp
@@ -54,16 +64,39 @@ func demo(ctx context.Context, args []string, e env, stdout, stderr io.Writer) e
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// The queue's file and the default log live in a directory of their
+	// own, removed on exit (after the queue is closed: defers run last
+	// first).
+	dir, err := os.MkdirTemp("", "hookguard-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	logPath, logOut := "", stderr
+	if !*verbose {
+		logPath = cmp.Or(*logFile, filepath.Join(dir, "hookguard.log"))
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("--log: %w", err)
+		}
+		defer f.Close()
+		logOut = f
+	}
+	if *adminAddr, err = pickPort(*adminAddr); err != nil {
+		return fmt.Errorf("--admin-listen: %w", err)
+	}
+
 	app, err := startDemoApp(ctx)
 	if err != nil {
 		return err
 	}
-	vars := map[string]string{"DEMO_APP": app.url, "DEMO_LISTEN": *listen, "DEMO_ADMIN": *admin}
+	vars := map[string]string{"DEMO_APP": app.url, "DEMO_LISTEN": *listen, "DEMO_ADMIN": *adminAddr,
+		"DEMO_QUEUE": filepath.Join(dir, "queue.db")}
 	cfg, err := parseConfig(demoConfig, func(k string) string { return vars[k] })
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 	rt, err := newRuntime(cfg, e, logger, false)
 	if err != nil {
 		return err
@@ -81,7 +114,34 @@ func demo(ctx context.Context, args []string, e env, stdout, stderr io.Writer) e
 		return err
 	}
 
-	ok := runDemoScript(ctx, base, app, e, stdout)
+	dead := func(ctx context.Context) int {
+		st, err := rt.queue.Stats(ctx)
+		n := 0
+		for _, s := range st {
+			n += s.Dead
+		}
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	ok := runDemoScript(ctx, base, app, dead, e, stdout)
+	if *adminAddr != "off" {
+		fmt.Fprintf(stdout, "\nConsole: http://%s/\n", *adminAddr)
+		if *once {
+			fmt.Fprintln(stdout, "  (closed now: without --once, the console shows these events, the counts per route and the queue)")
+		} else {
+			fmt.Fprintf(stdout, "  these events with their outcome and reason, the counts per route, and the queue:\n"+
+				"  the event the app refused (%s) waits there as a dead letter: press Replay and the app takes it.\n", demoRefusedID)
+		}
+	}
+	if logPath != "" {
+		where := ""
+		if logPath == filepath.Join(dir, "hookguard.log") {
+			where = ", removed on exit"
+		}
+		fmt.Fprintf(stdout, "hookguard's log: %s (one JSON line per webhook%s; --verbose prints it here)\n", logPath, where)
+	}
 	if *once {
 		cancel()
 		<-done
@@ -98,6 +158,23 @@ hookguard keeps serving on %s (Ctrl-C to stop). Try, in another shell:
 	return <-done
 }
 
+// pickPort replaces port 0 of addr by a free port, so that the console's
+// address can be printed.
+func pickPort(addr string) (string, error) {
+	if addr == "off" {
+		return addr, nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port != "0" {
+		return addr, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 // demoApp is a tiny backend: it checks hookguard's forwarding signature
 // with a Standard Webhooks verifier and counts what it received.
 type demoApp struct {
@@ -106,6 +183,7 @@ type demoApp struct {
 	mu       sync.Mutex
 	received map[string]int // event id → deliveries
 	lastSig  string         // outcome of the last signature check
+	refused  bool           // demoRefusedID was refused once
 }
 
 func startDemoApp(ctx context.Context) (*demoApp, error) {
@@ -136,7 +214,13 @@ func (a *demoApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.lastSig = "ok"
-	a.received[r.Header.Get("X-Hookguard-Event-Id")]++
+	id := r.Header.Get("X-Hookguard-Event-Id")
+	if id == demoRefusedID && !a.refused {
+		a.refused = true // the next delivery, a replay, is taken
+		http.Error(w, "no such room (yet)", http.StatusUnprocessableEntity)
+		return
+	}
+	a.received[id]++
 	w.Header().Set("Content-Type", "application/json")
 	if r.Header.Get("X-Hookguard-Provider") == verify.ProviderTencent {
 		io.WriteString(w, tencentAck)
@@ -162,9 +246,16 @@ type demoStep struct {
 	copies     int  // concurrent copies of the same request
 	wantStatus int
 	wantApp    int // deliveries the app should see from this step
+	// queued: the app gets the event later, from the queue; wait for
+	// wantApp deliveries and wantDead new dead letters.
+	queued   bool
+	wantDead int
 }
 
-func runDemoScript(ctx context.Context, base string, app *demoApp, e env, out io.Writer) bool {
+// queueWait bounds the wait for a queued step's delivery.
+const queueWait = 5 * time.Second
+
+func runDemoScript(ctx context.Context, base string, app *demoApp, dead func(context.Context) int, e env, out io.Writer) bool {
 	now := e.now()
 	lk := signed{Provider: verify.ProviderLiveKit, URL: base + "/livekit", KeyID: demoLiveKitKey, Secret: demoLiveKitSecret, ID: "EV_demo_room_started", At: now}
 	tc := signed{Provider: verify.ProviderTencent, URL: base + "/tencent", KeyID: demoTencentApp, Secret: demoTencentToken, ID: "demo-1", At: now}
@@ -175,6 +266,9 @@ func runDemoScript(ctx context.Context, base string, app *demoApp, e env, out io
 	tcStale.At, tcStale.ID = now.Add(-2*time.Minute), "demo-2"
 	tampered := lk
 	tampered.ID = "EV_demo_tampered"
+	lkq, refused := lk, lk
+	lkq.URL, lkq.ID, lkq.Type = base+"/livekit-queue", "EV_demo_track_published", "track_published"
+	refused.URL, refused.ID, refused.Type = base+"/livekit-queue", demoRefusedID, "room_finished"
 	steps := []demoStep{
 		{name: "livekit: genuine room_started", req: lk, wantStatus: 200, wantApp: 1},
 		{name: "livekit: the same event again (a retry)", req: lk, wantStatus: 200, wantApp: 0},
@@ -185,15 +279,26 @@ func runDemoScript(ctx context.Context, base string, app *demoApp, e env, out io
 		{name: "tencent: genuine Live.CallbackAfterCreateRoom", req: tc, wantStatus: 200, wantApp: 1},
 		{name: "tencent: the same request replayed", req: tc, wantStatus: 200, wantApp: 0},
 		{name: "tencent: RequestTime 2 minutes old", req: tcStale, wantStatus: 401, wantApp: 0},
+		{name: "livekit, queued: genuine track_published", req: lkq, wantStatus: 200, wantApp: 1, queued: true},
+		{name: "livekit, queued: the app refuses it (422): a dead letter", req: refused, wantStatus: 200, wantApp: 0, queued: true, wantDead: 1},
 	}
 	client := newClient(false)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tSENDER GOT\tAPP RECEIVED\tAS EXPECTED")
 	allOK := true
 	for _, st := range steps {
-		before := app.total()
+		before, deadBefore := app.total(), dead(ctx)
 		statuses, err := st.run(ctx, client)
+		if st.queued {
+			deadline := time.Now().Add(queueWait)
+			for (app.total()-before < st.wantApp || dead(ctx)-deadBefore < st.wantDead) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
 		got := app.total() - before
+		if st.wantDead > 0 && dead(ctx)-deadBefore != st.wantDead {
+			err = errors.Join(err, errors.New("no dead letter"))
+		}
 		ok := err == nil && got == st.wantApp
 		for _, s := range statuses {
 			ok = ok && s == st.wantStatus

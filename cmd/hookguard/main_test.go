@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -153,21 +154,34 @@ func TestParseByteSize(t *testing.T) {
 	}
 }
 
-// TestDemoOnce runs the README's first command end to end on free ports.
+// TestDemoOnce runs the README's first command end to end on free ports:
+// the table on stdout, hookguard's log in its file, not mixed in.
 func TestDemoOnce(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := run(ctx, []string{"demo", "--once", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, mapEnv(nil), &stdout, &stderr)
+	logFile := filepath.Join(t.TempDir(), "demo.log")
+	err := run(ctx, []string{"demo", "--once", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log", logFile}, mapEnv(nil), &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	if strings.Contains(out, " NO\n") || !strings.Contains(out, "forwarding signature checked by the app: ok") {
+	if strings.Contains(out, " NO\n") || !strings.Contains(out, "forwarding signature checked by the app: ok") ||
+		!strings.Contains(out, "the app refuses it (422): a dead letter") {
 		t.Fatalf("demo output:\n%s", out)
 	}
+	if !regexp.MustCompile(`(?m)^Console: http://127\.0\.0\.1:[1-9][0-9]*/$`).MatchString(out) || !strings.Contains(out, "hookguard's log: "+logFile) {
+		t.Fatalf("no console URL or log path:\n%s", out)
+	}
+	if strings.Contains(out, `"msg":`) || stderr.Len() != 0 {
+		t.Fatalf("log lines mixed in:\nstdout:\n%s\nstderr:\n%s", out, stderr.String())
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil || !strings.Contains(string(log), `"msg":"webhook"`) {
+		t.Fatalf("log file: %v\n%s", err, log)
+	}
 	for _, secret := range []string{demoLiveKitSecret, demoTencentToken} {
-		if strings.Contains(stderr.String(), secret) {
+		if strings.Contains(string(log), secret) {
 			t.Fatal("a secret appears in the log")
 		}
 	}
