@@ -31,6 +31,12 @@ func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned boo
 		if droppedIncoming(k, resign) {
 			continue
 		}
+		// Go's server gives canonical names; a name that is not (from a
+		// hand-made request) is made so, so that every rule below sees it.
+		if ck := textproto.CanonicalMIMEHeaderKey(k); ck != k {
+			h[ck] = append(h[ck][:len(h[ck]):len(h[ck])], vv...)
+			continue
+		}
 		// The sender's value slices are shared, not copied: nothing
 		// changes them, and every header hookguard sets gets its own.
 		h[k] = vv
@@ -56,11 +62,8 @@ func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned boo
 		vals = append(vals, v)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	delete(h, "Forwarded")
 	if host, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
 		set("X-Forwarded-For", host)
-	} else {
-		delete(h, "X-Forwarded-For")
 	}
 	set("X-Forwarded-Host", in.Host)
 	if in.TLS != nil {
@@ -92,13 +95,14 @@ func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned boo
 //     X_Hookguard_Key_Id or X_Forwarded_For would merge with the header
 //     hookguard sets (nginx drops them by default too);
 //   - X-Hookguard-*, in any letter case: hookguard owns those names;
+//   - Forwarded and X-Forwarded-*: hookguard sets them from what it saw;
 //   - on a re-signing route, every webhook-* and svix-* header, so the app
 //     sees only hookguard's signature.
 func droppedIncoming(name string, resign bool) bool {
 	if strings.IndexByte(name, '_') >= 0 {
 		return true
 	}
-	return hasPrefixFold(name, HeaderPrefix) ||
+	return hasPrefixFold(name, HeaderPrefix) || hasPrefixFold(name, "X-Forwarded-") || strings.EqualFold(name, "Forwarded") ||
 		(resign && (hasPrefixFold(name, "Webhook-") || hasPrefixFold(name, "Svix-")))
 }
 
