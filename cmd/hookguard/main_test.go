@@ -68,7 +68,7 @@ func TestConfigErrorsNameTheFieldAndNoSecret(t *testing.T) {
 		{"missing variable", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets:\n      k: ${NOPE}\n", nil, `"NOPE"`},
 		{"missing secret file", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: file:/does/not/exist}\n", nil, "secrets.k[0]"},
 		{"no secrets", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n", nil, "secrets"},
-		{"bad provider", "routes:\n  - path: /a\n    provider: stripe\n    upstream: http://x\n    secrets: {k: v}\n", nil, "stripe"},
+		{"bad provider", "routes:\n  - path: /a\n    provider: gitlab\n    upstream: http://x\n    secrets: {k: v}\n", nil, "gitlab"},
 		{"bad upstream", "routes:\n  - path: /a\n    provider: livekit\n    upstream: ftp://x\n    secrets: {k: v}\n", nil, "upstream"},
 		{"bad duration", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n    timeout: soon\n", nil, "duration"},
 		{"bad size", "routes:\n  - path: /a\n    provider: livekit\n    upstream: http://x\n    secrets: {k: v}\n    max_body: 1 banana\n", nil, "size"},

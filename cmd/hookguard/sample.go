@@ -44,7 +44,7 @@ func newSignedRequest(s signed) (*http.Request, error) {
 	if s.ID == "" {
 		s.ID = randomID("EV_")
 	}
-	out, err := p.Send(verify.Message{KeyID: s.KeyID, Secret: s.Secret, Body: s.Body, Type: s.Type, ID: s.ID, Batch: s.Batch, At: s.At})
+	out, err := p.Send(verify.Message{KeyID: s.KeyID, Secret: s.Secret, Body: s.Body, Type: s.Type, ID: s.ID, Batch: s.Batch, At: s.At, URL: s.URL})
 	if err != nil {
 		return nil, err
 	}

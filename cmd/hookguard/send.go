@@ -33,7 +33,7 @@ func send(ctx context.Context, args []string, e env, stdout, stderr io.Writer) e
 	fs.StringVar(&s.Provider, "provider", "", strings.Join(verify.Providers(), ", "))
 	fs.StringVar(&s.URL, "url", "http://127.0.0.1:8080/webhook", "where to post")
 	fs.StringVar(&s.KeyID, "key-id", "", keyIDHelp())
-	fs.StringVar(&secret, "secret", "", "env:NAME, file:/path or the secret itself (whsec_... for standard-webhooks)")
+	fs.StringVar(&secret, "secret", "", "env:NAME, file:/path or the secret itself (whsec_... for standard-webhooks, base64 for daily; hmac signs X-Signature: hex HMAC-SHA256 of the body)")
 	fs.StringVar(&bodyArg, "body", "", "body to send: JSON text, or @file; default: a sample event")
 	fs.StringVar(&s.Type, "type", "", "event type or command of the sample event")
 	fs.StringVar(&s.ID, "id", "", "event id of the sample event (default: random)")
@@ -123,7 +123,7 @@ func forgedSecret(real string) string {
 	if strings.HasPrefix(real, "whsec_") {
 		return "whsec_" + base64.StdEncoding.EncodeToString(b)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	return base64.StdEncoding.EncodeToString(b) // base64 as daily's secrets are
 }
 
 // keyIDHelp says what a key id is, provider by provider.

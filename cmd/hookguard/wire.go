@@ -116,8 +116,12 @@ func buildRoute(rc routeConfig, e env) (proxy.Route, error) {
 		}
 	}
 	v, err := verify.New(rc.Provider, verify.Options{Keys: keys, Tolerance: rc.Tolerance.d, ToleranceOff: rc.Tolerance.off,
-		MaxTokenLifetime: time.Duration(rc.MaxTokenLifetime), Now: e.now})
+		MaxTokenLifetime: time.Duration(rc.MaxTokenLifetime), PublicURL: rc.PublicURL.v, AllowSHA1: rc.AllowSHA1.v,
+		HMAC: rc.HMAC.verifyHMAC(), Now: e.now})
 	if err != nil {
+		if key, line := rc.optionLine(err); line > 0 {
+			return r, fmt.Errorf("line %d: %s: provider %s: %w", line, key, rc.Provider, err)
+		}
 		return r, fmt.Errorf("provider %s: %w", rc.Provider, err)
 	}
 	allow, err := parsePrefixes("allow_cidrs", rc.AllowCIDRs)
