@@ -6,15 +6,23 @@
 const HDR = { "X-Hookguard-Console": "1" };
 const POLL_MS = 2000, HIDDEN_POLL_MS = 10000;
 
+// label: the tiles' and the legend's; one: a single event's badge.
 const OUTCOMES = {
-  forwarded: { label: "Forwarded", desc: "verified; your app answered 2xx" },
-  queued: { label: "Queued", desc: "verified and stored; the queue delivers it to your app" },
-  duplicate: { label: "Duplicates", desc: "a copy of an event already delivered: answered, not sent again" },
-  rejected: { label: "Rejected", desc: "refused by hookguard: never reached your app" },
-  app_rejected: { label: "App refused", desc: "verified, but your app answered non-2xx" },
-  upstream_error: { label: "App unreachable", desc: "your app could not be reached in time" },
-  busy: { label: "Busy", desc: "a copy was in flight; the sender was told to retry" },
-  other: { label: "Other", desc: "" },
+  forwarded: { label: "Forwarded", one: "forwarded", desc: "verified; your app answered 2xx" },
+  queued: { label: "Queued", one: "queued", desc: "verified and stored; the queue delivers it to your app (see Queue)" },
+  duplicate: { label: "Duplicates", one: "duplicate", desc: "a copy of an event already delivered: answered, not sent again" },
+  rejected: { label: "Rejected", one: "rejected", desc: "refused by hookguard: never reached your app" },
+  app_rejected: { label: "App refused", one: "app refused", desc: "verified, but your app answered non-2xx" },
+  upstream_error: { label: "App unreachable", one: "app unreachable", desc: "your app could not be reached in time" },
+  busy: { label: "Busy", one: "busy", desc: "a copy was in flight; the sender was told to retry" },
+  other: { label: "Other", one: "other", desc: "" },
+};
+
+const STATUS_TEXT = {
+  200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+  404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 410: "Gone",
+  413: "Content Too Large", 422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+  502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 };
 
 const REASONS = {
@@ -42,7 +50,7 @@ const REASONS = {
   queue_error: "the queue's store failed; the sender was told to retry",
 };
 
-const state = { lastSeq: 0, events: [], kept: 500, summary: null, queue: null, dead: [], fresh: new Set(), failures: 0 };
+const state = { lastSeq: 0, events: [], kept: 500, summary: null, queue: null, dead: [], details: new Map(), fresh: new Set(), failures: 0 };
 
 // el makes an element; strings among children become text nodes.
 function el(tag, attrs, ...children) {
@@ -76,7 +84,7 @@ async function api(path, opts) {
   return j;
 }
 
-const fmtTime = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const fmtTime = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 const fmtNum = (n) => (n || 0).toLocaleString();
 
 function fmtAge(sec) {
@@ -93,8 +101,8 @@ function fmtAgo(t) {
 }
 
 function badge(outcome) {
-  const o = OUTCOMES[outcome] || { label: outcome || "?" };
-  return el("span", { class: "badge o-" + (OUTCOMES[outcome] ? outcome : "other"), title: o.desc || "", text: o.label });
+  const o = OUTCOMES[outcome] || { one: outcome || "?" };
+  return el("span", { class: "badge o-" + (OUTCOMES[outcome] ? outcome : "other"), title: o.desc || "", text: o.one });
 }
 
 function reasonText(reason) { return REASONS[reason] || ""; }
@@ -129,6 +137,15 @@ async function pollQueue() {
   const [q, d] = await Promise.all([api("/queue"), api("/queue/dead")]);
   state.queue = q.routes || [];
   state.dead = d.dead || [];
+  // The app's last answer, from each dead letter's detail (a few a poll).
+  const ids = new Set(state.dead.map((x) => x.id + "@" + x.last_attempt));
+  for (const k of state.details.keys()) if (!ids.has(k)) state.details.delete(k);
+  const missing = state.dead.filter((x) => !state.details.has(x.id + "@" + x.last_attempt)).slice(0, 10);
+  await Promise.all(missing.map(async (x) => {
+    try {
+      state.details.set(x.id + "@" + x.last_attempt, await api("/queue/dead/" + encodeURIComponent(x.id)));
+    } catch (e) { /* gone meanwhile */ }
+  }));
 }
 
 function mergeEvents(evs) {
@@ -224,7 +241,7 @@ function renderChart(chart) {
       y -= h;
       const o = chart.outcomes[k];
       g.append(svg("rect", { class: "bar o-" + o, x, y, width: w, height: Math.max(h, 1) }));
-      parts.push(c + " " + (OUTCOMES[o] ? OUTCOMES[o].label.toLowerCase() : o));
+      parts.push(c + " " + (OUTCOMES[o] ? OUTCOMES[o].one : o));
     });
     if (parts.length) {
       g.append(svg("title", {}, fmtTime(b.start) + ": " + parts.join(", ")));
@@ -286,13 +303,30 @@ function renderQueue() {
   $("queue").tBodies[0].replaceChildren(...rows);
 }
 
+function statusLine(code) { return code ? code + (STATUS_TEXT[code] ? " " + STATUS_TEXT[code] : "") : ""; }
+
 function lastAnswer(d) {
-  if (d.last_status) return String(d.last_status) + (d.last_error ? " · " + d.last_error : "");
-  return d.last_error || "—";
+  const cell = el("td", { "data-label": "Last answer" });
+  const detail = state.details.get(d.id + "@" + d.last_attempt);
+  if (d.last_status) cell.append(el("span", { text: statusLine(d.last_status) }));
+  else cell.append(el("span", { text: d.last_error || "—" }));
+  const body = detail && detail.answer && detail.answer.body ? detail.answer.body.trim() : "";
+  const note = body || (d.last_status && d.last_error) || "";
+  if (note) cell.append(el("span", { class: "reasons quote", title: note, text: "“" + (note.length > 80 ? note.slice(0, 80) + "…" : note) + "”" }));
+  return cell;
 }
 
+// renderDead rebuilds the dead letters' rows only when they changed, so that
+// a button is never replaced under the pointer; the ages are refreshed in
+// place.
 function renderDead() {
   const dead = state.dead;
+  const key = JSON.stringify(dead) + "|" + [...state.details.keys()].join(",");
+  if (key === state.deadKey) {
+    for (const c of $("dead").querySelectorAll("td.ago")) c.textContent = fmtAgo(c.dataset.at);
+    return;
+  }
+  state.deadKey = key;
   $("dead-empty").hidden = dead.length > 0;
   $("dead").hidden = dead.length === 0;
   const rows = dead.map((d) => {
@@ -307,8 +341,8 @@ function renderDead() {
       el("td", { class: "mono", "data-label": "Route", text: d.route }),
       el("td", { "data-label": "Type", text: d.type || "—" }),
       numCell("Attempts", d.attempts),
-      el("td", { "data-label": "Last answer", text: lastAnswer(d) }),
-      el("td", { "data-label": "Dead since", title: new Date(d.dead_at).toLocaleString(), text: fmtAgo(d.dead_at) }),
+      lastAnswer(d),
+      el("td", { class: "ago", "data-label": "Dead since", "data-at": d.dead_at, title: new Date(d.dead_at).toLocaleString(), text: fmtAgo(d.dead_at) }),
       el("td", { "data-label": "" }, el("span", { class: "actions" }, replay, drop)));
   });
   $("dead").tBodies[0].replaceChildren(...rows);
@@ -340,27 +374,57 @@ async function act(action, d, button) {
   msg.hidden = false;
 }
 
-function renderEvents() {
+// group folds runs of the same event with the same outcome (a burst of
+// copies, a flood of forgeries) into one row with a count.
+function group(list) {
+  const out = [];
+  for (const e of list) {
+    const g = out[out.length - 1];
+    if (g && g.route === e.route && g.event_id === e.event_id && g.type === e.type && g.outcome === e.outcome &&
+        g.reason === e.reason && g.status === e.status && g.upstream_status === e.upstream_status) {
+      g.count++;
+      g.first = e.time;
+      g.fresh = g.fresh || state.fresh.has(e.seq);
+      continue;
+    }
+    out.push(Object.assign({}, e, { count: 1, first: e.time, fresh: state.fresh.has(e.seq) }));
+  }
+  return out;
+}
+
+function fmtTook(ms) { return ms < 1 ? ms.toFixed(2) + " ms" : ms < 1000 ? ms.toFixed(1) + " ms" : (ms / 1000).toFixed(2) + " s"; }
+
+function renderEvents(force) {
   const f = $("filter").value;
+  const key = state.lastSeq + "|" + f;
+  if (key === state.eventsKey && force !== true) return;
+  state.eventsKey = key;
   const seen = new Set(state.events.map((e) => e.outcome));
   syncFilter(seen);
-  const list = state.events.filter((e) => !f || e.outcome === f);
+  const list = group(state.events.filter((e) => !f || e.outcome === f));
   $("events-empty").hidden = list.length > 0;
   $("events-empty").textContent = state.events.length ? "No event with this outcome." : "No event yet.";
   $("events").hidden = list.length === 0;
   const rows = list.map((e) => {
-    const status = el("td", { class: "n", "data-label": "Status", text: String(e.status || "—") });
+    const status = el("td", { class: "n", "data-label": "Status", title: statusLine(e.status), text: String(e.status || "—") });
     if (e.upstream_status && e.upstream_status !== e.status) status.append(el("span", { class: "reasons", text: "app " + e.upstream_status }));
-    return el("tr", { class: state.fresh.has(e.seq) ? "new" : null, "data-seq": e.seq },
-      el("td", { "data-label": "Time", title: new Date(e.time).toLocaleString(), text: fmtTime(e.time) }),
+    const outcome = el("td", { class: "outcome", "data-label": "Outcome" }, badge(e.outcome));
+    if (e.count > 1) outcome.append(el("span", { class: "count", title: e.count + " in a row", text: "×" + e.count }));
+    const reason = el("td", { class: "reason", "data-label": "Reason" });
+    if (e.reason) {
+      reason.append(el("span", { text: e.reason.replaceAll("_", " ") }));
+      if (reasonText(e.reason)) reason.append(el("span", { class: "reasons why", text: reasonText(e.reason) }));
+    }
+    const time = e.count > 1 && fmtTime(e.first) !== fmtTime(e.time) ? fmtTime(e.first) + "–" + fmtTime(e.time) : fmtTime(e.time);
+    return el("tr", { class: e.fresh ? "new" : null, "data-seq": e.seq, "data-outcome": e.outcome },
+      el("td", { "data-label": "Time", class: "time", title: new Date(e.time).toLocaleString(), text: time }),
       el("td", { class: "mono", "data-label": "Route", text: e.route || "(no route)" }),
       el("td", { "data-label": "Provider", text: e.provider || "—" }),
-      el("td", { class: "mono event-id", "data-label": "Event id", text: e.event_id || "—" }),
+      el("td", { class: "mono event-id", "data-label": "Event id", title: e.event_id ? null : "not known: refused before the event was read",
+        text: e.event_id || "—" }),
       el("td", { "data-label": "Type", class: "event-type", text: e.type || "—" }),
-      el("td", { "data-label": "Outcome" }, badge(e.outcome)),
-      el("td", { "data-label": "Reason", title: reasonText(e.reason), text: e.reason ? e.reason.replaceAll("_", " ") : "" }),
-      status,
-      el("td", { class: "n", "data-label": "Took", text: e.duration_ms < 1 ? e.duration_ms.toFixed(2) + " ms" : e.duration_ms.toFixed(1) + " ms" }));
+      outcome, reason, status,
+      el("td", { class: "n", "data-label": "Took", text: fmtTook(e.duration_ms) }));
   });
   $("events").tBodies[0].replaceChildren(...rows);
 }
@@ -369,7 +433,7 @@ function syncFilter(seen) {
   const sel = $("filter");
   const have = new Set([...sel.options].map((o) => o.value));
   for (const o of Object.keys(OUTCOMES)) {
-    if (seen.has(o) && !have.has(o)) sel.append(el("option", { value: o, text: OUTCOMES[o].label.toLowerCase() + " only" }));
+    if (seen.has(o) && !have.has(o)) sel.append(el("option", { value: o, text: OUTCOMES[o].one + " only" }));
   }
 }
 
@@ -389,7 +453,7 @@ async function logout() {
 
 document.addEventListener("DOMContentLoaded", () => {
   renderGlossary();
-  $("filter").addEventListener("change", renderEvents);
+  $("filter").addEventListener("change", () => renderEvents(true));
   $("logout").addEventListener("click", logout);
   let resize;
   window.addEventListener("resize", () => {
