@@ -363,7 +363,9 @@ async function act(action, d, button) {
     if (action === "replay") await api("/queue/dead/" + id + "/replay", { method: "POST" });
     else await api("/queue/dead/" + id, { method: "DELETE" });
     msg.className = "msg good";
-    msg.textContent = (action === "replay" ? "Replayed " : "Dropped ") + (d.event_id || d.id) + ".";
+    msg.textContent = action === "replay"
+      ? "Replayed " + (d.event_id || d.id) + ": hookguard delivers it to your app again now."
+      : "Dropped " + (d.event_id || d.id) + ".";
     state.dead = state.dead.filter((x) => x.id !== d.id);
     renderDead();
   } catch (e) {
