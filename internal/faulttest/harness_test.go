@@ -76,6 +76,7 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	printSummaries(os.Stdout)
+	printQueueSummaries(os.Stdout)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
@@ -171,6 +172,13 @@ func startHookguard(t *testing.T, dir, cfgPath, addr, admin string, n int) *hgPr
 // launchHookguard is startHookguard for goroutines other than the test's:
 // it returns an error instead of failing the test.
 func launchHookguard(t *testing.T, dir, cfgPath, addr, admin string, n int) (*hgProc, error) {
+	return launchHookguardLog(t, dir, cfgPath, addr, admin, n, false)
+}
+
+// launchHookguardLog is launchHookguard; with logPipe, hookguard writes its
+// log to a pipe the test copies to the file, so that a file-size limit set
+// on hookguard (see setFileSizeLimit) does not apply to its log.
+func launchHookguardLog(t *testing.T, dir, cfgPath, addr, admin string, n int, logPipe bool) (*hgProc, error) {
 	bin := hookguardBinary(t)
 	p := &hgProc{addr: addr, admin: admin, done: make(chan struct{}),
 		logPath: filepath.Join(dir, fmt.Sprintf("hookguard-%d.log", n))}
@@ -181,7 +189,10 @@ func launchHookguard(t *testing.T, dir, cfgPath, addr, admin string, n int) (*hg
 	p.cmd = exec.Command(bin, "serve", "--config", cfgPath)
 	p.cmd.Env = append(os.Environ(), "FAULTTEST_LK_SECRET="+lkSecret, "FAULTTEST_TC_TOKEN="+tcToken)
 	p.cmd.Stdout = logf
-	p.cmd.Stderr = logf
+	if logPipe {
+		p.cmd.Stdout = struct{ io.Writer }{logf} // not an *os.File: exec copies through a pipe
+	}
+	p.cmd.Stderr = p.cmd.Stdout
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
@@ -287,6 +298,9 @@ type app struct {
 	// anyBody: acknowledge whatever the body (by default an ack needs the
 	// body to carry the event id hookguard forwarded in its header).
 	anyBody bool
+	// onAck, when set, is called once a prompt 2xx has been written and
+	// flushed to hookguard, before the handler returns.
+	onAck func(delivery)
 
 	mu         sync.Mutex
 	ln         net.Listener
@@ -325,12 +339,23 @@ func (a *app) serve(ln net.Listener) {
 // keep-alive connections are dropped, then it listens again on the same
 // address.
 func (a *app) closeFor(d time.Duration) error {
+	start := a.down()
+	time.Sleep(d)
+	return a.up(start)
+}
+
+// down closes the app's listener and drops idle keep-alive connections;
+// it returns when.
+func (a *app) down() time.Time {
 	a.mu.Lock()
-	start := time.Now()
+	defer a.mu.Unlock()
 	a.srv.SetKeepAlivesEnabled(false)
 	a.ln.Close()
-	a.mu.Unlock()
-	time.Sleep(d)
+	return time.Now()
+}
+
+// up listens again on the app's address after down (at start).
+func (a *app) up(start time.Time) error {
 	ln, err := net.Listen("tcp", a.addr)
 	if err != nil {
 		return err
@@ -371,6 +396,11 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(d.status)
 		io.WriteString(w, "ok")
+		if a.onAck != nil && d.status < 300 {
+			http.NewResponseController(w).Flush()
+			d.answered = time.Now()
+			a.onAck(d)
+		}
 	case answerFail:
 		time.Sleep(delay)
 		w.WriteHeader(d.status)
@@ -390,7 +420,9 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			conn.Close()
 		}
 	}
-	d.answered = time.Now()
+	if d.answered.IsZero() {
+		d.answered = time.Now()
+	}
 	a.mu.Lock()
 	a.deliveries = append(a.deliveries, d)
 	a.mu.Unlock()
@@ -409,6 +441,10 @@ type attempt struct {
 	start, end time.Time
 	status     int    // 0: no answer
 	err        string // connection error
+	// queueID is the X-Hookguard-Queue-Id of the answer: set when a queue
+	// route stored the event, empty for a duplicate (and on sync routes).
+	queueID string
+	url     string // where it was sent
 }
 
 // eventLog is what the sender did with one event and what it was told.
@@ -426,6 +462,11 @@ type sender struct {
 	url     string
 	client  *http.Client
 	backoff [4]time.Duration
+	// urls, when set, are replicas behind a load balancer: an event's
+	// first attempt goes to one chosen by its id, each retry to the next.
+	urls []string
+	// onAttempt, when set, is called after every attempt.
+	onAttempt func(id string, a attempt)
 }
 
 func newSender(url string, conns int, backoff [4]time.Duration) *sender {
@@ -450,9 +491,16 @@ func (s *sender) deliver(id string) *eventLog {
 	if err != nil {
 		panic(err)
 	}
+	first := 0
+	if len(s.urls) > 0 {
+		first = int(hash01(0, id, "replica") * float64(len(s.urls)))
+	}
 	for i := 0; ; i++ {
-		a := attempt{start: time.Now()}
-		req, _ := http.NewRequest(http.MethodPost, s.url, bytes.NewReader(body))
+		a := attempt{start: time.Now(), url: s.url}
+		if len(s.urls) > 0 {
+			a.url = s.urls[(first+i)%len(s.urls)]
+		}
+		req, _ := http.NewRequest(http.MethodPost, a.url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/webhook+json")
 		req.Header.Set("Authorization", tok)
 		resp, err := s.client.Do(req)
@@ -463,12 +511,16 @@ func (s *sender) deliver(id string) *eventLog {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			a.status = resp.StatusCode
+			a.queueID = resp.Header.Get("X-Hookguard-Queue-Id")
 			if sec, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && (a.status == 429 || a.status == 503) {
 				retryAfter = time.Duration(sec) * s.backoff[0] // 1 s scaled like the backoff
 			}
 		}
 		a.end = time.Now()
 		ev.attempts = append(ev.attempts, a)
+		if s.onAttempt != nil {
+			s.onAttempt(id, a)
+		}
 		switch {
 		case err == nil && a.status >= 200 && a.status < 300:
 			ev.final = "2xx"
