@@ -115,6 +115,9 @@ func newSWRig(t *testing.T, format string) *swRig {
 	}
 	var routes []proxy.Route
 	for _, p := range verify.Providers() {
+		if keys[p] == nil {
+			continue // the senders of PROVIDERS.md's "More senders" are checked against their own SDKs
+		}
 		v, err := verify.New(p, verify.Options{Keys: keys[p]})
 		if err != nil {
 			t.Fatal(err)
