@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,6 +51,11 @@ type options struct {
 	bBin, bLogLevel     string
 	keep                bool
 	out                 string
+	// queue targets and the drain run
+	queueConcurrency int
+	drainEvents      int
+	drainConc        []int
+	drainTimeout     time.Duration
 }
 
 func main() {
@@ -61,7 +67,7 @@ func main() {
 		return
 	}
 	var o options
-	var targets string
+	var targets, drainConc string
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "closed-loop run per target (0: no closed-loop runs)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "closed-loop warm-up per target, not counted")
 	flag.IntVar(&o.concurrency, "concurrency", 32, "closed-loop connections, each with one request outstanding")
@@ -70,7 +76,11 @@ func main() {
 	flag.IntVar(&o.openConns, "open-conns", 64, "open-loop connections per target")
 	flag.IntVar(&o.openRounds, "open-rounds", 4, "open-loop rounds: each target runs open-duration/open-rounds per round, in rotating order, and the rounds are pooled")
 	flag.BoolVar(&o.openSideBySide, "open-side-by-side", false, "run the open-loop targets at the same time (the machine then carries rate × targets)")
-	flag.StringVar(&targets, "targets", "direct,nginx,caddy,hookguard", "targets, in order")
+	flag.StringVar(&targets, "targets", "direct,nginx,caddy,hookguard,hookguard-queue", "targets, in order (hookguard-queue: the same route with delivery: queue on the disk store)")
+	flag.IntVar(&o.queueConcurrency, "queue-concurrency", 8, "hookguard-queue: the route's concurrency (deliveries to the app at once)")
+	flag.IntVar(&o.drainEvents, "drain-events", 50000, "drain run: events queued while the app is down, then timed until delivered (0 skips)")
+	flag.StringVar(&drainConc, "drain-concurrency", "1,8", "drain run: the route concurrencies to time, one run each")
+	flag.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Minute, "drain run: bound on the wait for an empty queue")
 	flag.IntVar(&o.maxRequests, "max-requests", 400000, "bound on the requests of one closed-loop run (events pre-signed)")
 	flag.IntVar(&o.rounds, "rounds", 1, "closed-loop rounds over all targets (the order rotates; medians are reported)")
 	flag.StringVar(&o.logLevel, "log-level", "", "hookguard's --log-level (default: its own, info: one line per webhook)")
@@ -84,6 +94,14 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench/out/latest.txt", "also write the report here (relative to the repository root; empty: no file)")
 	flag.Parse()
 	o.targets = strings.Split(targets, ",")
+	for _, c := range strings.Split(drainConc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "load: -drain-concurrency: %q is not a positive number\n", c)
+			os.Exit(2)
+		}
+		o.drainConc = append(o.drainConc, n)
+	}
 	if o.bBin != "" && !slices.Contains(o.targets, "hookguard-b") {
 		o.targets = append(o.targets, "hookguard-b")
 	}
@@ -98,16 +116,31 @@ func main() {
 
 // target is one endpoint under load and the processes it costs.
 type target struct {
-	name string
-	addr string
-	path string
-	p    *proc // nil for direct: the app itself is the target
+	name  string
+	addr  string
+	path  string
+	p     *proc  // nil for direct: the app itself is the target
+	admin string // hookguard-queue: its admin listener, to read the queue's figures
+}
+
+// settle waits, for a queue target, until its queue is empty (every event
+// acknowledged has reached the app), so that deliveries do not run into the
+// next measurement; it returns how long that took.
+func (t *target) settle(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	if t.admin == "" {
+		return 0, nil
+	}
+	return waitQueueEmpty(ctx, t.admin, t.p, timeout)
 }
 
 type closedResult struct {
 	st                       *runStats
 	cpuProxy, cpuApp, cpuGen time.Duration
 	appPosts                 int64
+	// queue targets: time from the end of the run until the queue was
+	// empty, and the enqueue p99 (histogram bucket bound) over the run.
+	drain      time.Duration
+	enqueueP99 time.Duration
 }
 
 func run(ctx context.Context, o options) error {
@@ -160,6 +193,9 @@ func run(ctx context.Context, o options) error {
 			t.p, t.addr, err = startCaddy(dir, o.caddy, appAddr)
 		case "hookguard":
 			t.p, t.addr, _, err = startHookguard(dir, bin, appAddr, o.logLevel, 4*o.maxRequests*o.rounds+100000)
+		case "hookguard-queue":
+			t.p, t.addr, t.admin, err = startHookguardQueue(dir, bin, "hookguard-queue", appAddr, o.logLevel, o.queueConcurrency,
+				"{initial_backoff: 100ms, max_backoff: 2s}")
 		case "hookguard-b":
 			b := o.bBin
 			if b == "same" || b == "" {
@@ -167,7 +203,7 @@ func run(ctx context.Context, o options) error {
 			}
 			t.p, t.addr, _, err = startHookguard(dir, b, appAddr, o.bLogLevel, 4*o.maxRequests*o.rounds+100000)
 		default:
-			return fmt.Errorf("unknown target %q (want direct, nginx, caddy, hookguard, hookguard-b)", name)
+			return fmt.Errorf("unknown target %q (want direct, nginx, caddy, hookguard, hookguard-queue, hookguard-b)", name)
 		}
 		if t.p != nil {
 			procs = append(procs, t.p)
@@ -200,6 +236,16 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	tw.Flush()
+
+	if o.drainEvents > 0 {
+		fmt.Fprintf(w, "\ndrain: %d events sent (%d connections) to a fresh hookguard-queue whose app is down (retry: initial_backoff 1s, max_backoff 5s),\n"+
+			"  then the app starts; time from its start until the queue is empty (hookguard_queue_waiting + retrying = 0):\n", o.drainEvents, o.concurrency)
+		for _, c := range o.drainConc {
+			if err := drainRun(ctx, w, dir, bin, o, c); err != nil {
+				return err
+			}
+		}
+	}
 
 	if o.rssKeys > 0 {
 		for _, p := range procs {
@@ -242,10 +288,26 @@ func closedRuns(ctx context.Context, w io.Writer, o options, tgs []*target, app 
 			res := closedResult{}
 			var posts0 int64
 			var cpuP0, cpuA0, cpuG0 time.Duration
+			var settleErr error
 			res.st = closedLoop(t.addr, p, o.concurrency, o.warmup, o.duration, func() {
+				_, settleErr = t.settle(ctx, o.drainTimeout) // the warm-up's events delivered first
 				posts0, _ = appPosts(appAddr)
 				cpuP0, cpuA0, cpuG0 = targetCPU(t), cpuTime([]int{app.pid()}), selfCPU()
 			})
+			if settleErr != nil {
+				return settleErr
+			}
+			if t.admin != "" {
+				q, err := readQueue(t.admin)
+				if err != nil {
+					return err
+				}
+				res.enqueueP99 = q.enqueueP99
+				if res.drain, err = t.settle(ctx, o.drainTimeout); err != nil {
+					return err
+				}
+			}
+			// CPU includes, for a queue target, delivering what the run queued.
 			res.cpuProxy, res.cpuApp, res.cpuGen = targetCPU(t)-cpuP0, cpuTime([]int{app.pid()})-cpuA0, selfCPU()-cpuG0
 			posts1, _ := appPosts(appAddr)
 			res.appPosts = posts1 - posts0
@@ -311,6 +373,9 @@ func openRuns(ctx context.Context, w io.Writer, o options, tgs []*target, app *p
 				}
 				t := tgs[(k+r)%len(tgs)]
 				st := openLoop(t.addr, pools[t.name].slice(r*per, (r+1)*per), o.rate, o.openConns)
+				if _, err := t.settle(ctx, o.drainTimeout); err != nil {
+					return err
+				}
 				if open[t.name] == nil {
 					open[t.name] = &runStats{}
 				}

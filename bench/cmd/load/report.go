@@ -59,10 +59,22 @@ func printClosed(w io.Writer, o options, tgs []*target, results map[string][]clo
 		}
 		fmt.Fprintln(w, ")")
 	}
-	for _, name := range []string{"hookguard", "hookguard-b"} {
+	for _, name := range []string{"hookguard", "hookguard-b", "hookguard-queue"} {
 		if hg, ok := med[name]; ok {
 			printRatios(w, name, hg, med)
 		}
+	}
+	if q, ok := med["hookguard-queue"]; ok {
+		if s, ok := med["hookguard"]; ok {
+			fmt.Fprintf(w, "delivery: queue / delivery: sync: throughput %.2f× (target ≥ 0.7×), sender's ack p99 %s vs %s\n",
+				q.st.rps()/s.st.rps(), ms(q.st.quantile(0.99)), ms(s.st.quantile(0.99)))
+		}
+		fmt.Fprintf(w, "hookguard-queue: enqueue p99 ≤ %s (histogram bucket); queue empty %s after each run ended (every round:",
+			ms(q.enqueueP99), ms(q.drain))
+		for _, r := range results["hookguard-queue"] {
+			fmt.Fprintf(w, " %s", ms(r.drain))
+		}
+		fmt.Fprintln(w, ")")
 	}
 }
 
@@ -76,7 +88,7 @@ func printRatios(w io.Writer, hgName string, hg closedResult, med map[string]clo
 		}
 	}
 	fmt.Fprintln(w, strings.Join(parts, "; "))
-	if hg.appPosts != int64(hg.st.ok) {
+	if hg.appPosts != int64(hg.st.ok) { // a queue target's count is read once its queue is empty
 		fmt.Fprintf(w, "WARNING: %s answered 200 to %d events but the app received %d\n", hgName, hg.st.ok, hg.appPosts)
 	}
 }
