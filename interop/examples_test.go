@@ -53,6 +53,9 @@ type exampleConfig struct {
 	send func(t *testing.T, id, dir string) (args []string, want []exEvent)
 	// answer, when set, must be in what hookguard answered the sender.
 	answer string
+	// untimed: the provider states no event time (twilio, github, hmac
+	// without a timestamp header), so the backend logs none.
+	untimed bool
 }
 
 type exEvent struct{ id, typ string }
@@ -103,7 +106,44 @@ func exampleConfigs() []exampleConfig {
 			send: func(t *testing.T, id, dir string) ([]string, []exEvent) {
 				return []string{"--id", id}, []exEvent{{id, "invoice.paid"}}
 			}},
+		moreExample("agora", "ncs", "AGORA_NCS_SECRET", "103"),
+		moreExample("daily", "daily", "DAILY_WEBHOOK_SECRET", "meeting.started"),
+		untimed(moreExample("twilio", "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN", "completed")),
+		{file: "zoom.yaml", provider: verify.ProviderZoom, path: "/zoom", route: "/zoom", keyID: "zoom-app",
+			secret: "env:ZOOM_SECRET_TOKEN", vars: []string{"ZOOM_SECRET_TOKEN", "FORWARD_SECRET"},
+			send: func(t *testing.T, id, dir string) ([]string, []exEvent) {
+				// Zoom bodies carry no event id: hookguard's is the body hash.
+				body := fmt.Appendf(nil, `{"event":"meeting.started","event_ts":%d,"payload":{"object":{"uuid":"%s"}}}`, time.Now().UnixMilli(), id)
+				return []string{"--body", bodyFile(t, dir, id+".json", body)}, []exEvent{{verify.BodyKey("zoom-app", body), "meeting.started"}}
+			}},
+		moreExample("vonage", "abcd1234", "VONAGE_SIGNATURE_SECRET", "delivered"),
+		moreExample("mux", "mux", "MUX_WEBHOOK_SECRET", "video.asset.ready"),
+		{file: "cloudflare-stream.yaml", provider: verify.ProviderCloudflareStream, path: "/cloudflare-stream", route: "/cloudflare-stream", keyID: "stream",
+			secret: "env:CF_STREAM_WEBHOOK_SECRET", vars: []string{"CF_STREAM_WEBHOOK_SECRET", "FORWARD_SECRET"},
+			send: func(t *testing.T, id, dir string) ([]string, []exEvent) {
+				// No event id: the key is derived from the video's uid and state.
+				return []string{"--id", id}, []exEvent{{verify.BodyKey("stream", []byte(id+"\x00ready")), "ready"}}
+			}},
+		untimed(moreExample("github", "repo", "GITHUB_WEBHOOK_SECRET", "ping")),
+		moreExample("stripe", "endpoint", "STRIPE_WEBHOOK_SECRET", "payment_intent.succeeded"),
+		moreExample("slack", "app", "SLACK_SIGNING_SECRET", "app_mention"),
+		untimed(moreExample("hmac", "acme", "ACME_WEBHOOK_SECRET", "order.created")),
 	}
+}
+
+func untimed(c exampleConfig) exampleConfig {
+	c.untimed = true
+	return c
+}
+
+// moreExample is the entry of a provider of PROVIDERS.md's "More
+// senders" whose sample event carries --id as its event id.
+func moreExample(provider, keyID, secretVar, typ string) exampleConfig {
+	return exampleConfig{file: provider + ".yaml", provider: provider, path: "/" + provider, route: "/" + provider, keyID: keyID,
+		secret: "env:" + secretVar, vars: []string{secretVar, "FORWARD_SECRET"},
+		send: func(t *testing.T, id, dir string) ([]string, []exEvent) {
+			return []string{"--id", id}, []exEvent{{id, typ}}
+		}}
 }
 
 // exEnv writes the secret files and returns the environment every example
@@ -125,6 +165,17 @@ func exEnv(t *testing.T, dir string) map[string]string {
 		"PARTNER_WEBHOOK_SECRET":   swInboundSecret,
 		"FORWARD_SECRET":           swForwardSecret,
 		"FORWARD_SECRET_FILE":      write("forward_secret", swForwardSecret),
+		"AGORA_NCS_SECRET":         "example-agora-ncs-secret",
+		"DAILY_WEBHOOK_SECRET":     "ZXhhbXBsZS1kYWlseS1zZWNyZXQ=",
+		"TWILIO_AUTH_TOKEN":        "example-twilio-auth-token",
+		"ZOOM_SECRET_TOKEN":        "example-zoom-secret-token",
+		"VONAGE_SIGNATURE_SECRET":  "example-vonage-signature-secret-0123456789",
+		"MUX_WEBHOOK_SECRET":       "example-mux-signing-secret",
+		"CF_STREAM_WEBHOOK_SECRET": "example-cloudflare-stream-secret",
+		"GITHUB_WEBHOOK_SECRET":    "example-github-webhook-secret",
+		"STRIPE_WEBHOOK_SECRET":    "whsec_example_stripe_endpoint_secret",
+		"SLACK_SIGNING_SECRET":     "example-slack-signing-secret",
+		"ACME_WEBHOOK_SECRET":      "example-acme-webhook-secret",
 	}
 }
 
@@ -460,7 +511,7 @@ func testBackend(t *testing.T, root, hookguard string, env map[string]string, b 
 				})
 				l := lines[0]
 				got := [5]string{str(l["provider"]), str(l["route"]), str(l["type"]), str(l["key_id"]), str(l["event_time"])}
-				if got[0] != c.provider || got[1] != c.route || got[2] != w.typ || got[3] != c.keyID || got[4] == "" {
+				if got[0] != c.provider || got[1] != c.route || got[2] != w.typ || got[3] != c.keyID || (got[4] == "") != c.untimed {
 					t.Errorf("backend logged provider, route, type, key_id, event_time = %q, want [%s %s %s %s <a time>]", got, c.provider, c.route, w.typ, c.keyID)
 				}
 			}
