@@ -339,7 +339,7 @@ func TestMemoryCountsEvictionsInsideTheReplayWindow(t *testing.T) {
 		deliver(t, m, "old"+strconv.Itoa(i))
 	}
 	clock.Advance(5 * time.Minute) // the four are now outside the window
-	deliver(t, m, "a")              // evicts old0: outside the window
+	deliver(t, m, "a")             // evicts old0: outside the window
 	if got := m.Stats(); got.Evicted != 1 || got.EvictedInWindow != 0 || got.Kept != 4 {
 		t.Fatalf("after one eviction outside the window: %+v", got)
 	}
