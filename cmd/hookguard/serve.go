@@ -154,7 +154,7 @@ func (rt *runtime) run(ctx context.Context) error {
 		}
 		adminSrv := listen.NewServer(listen.ServerConfig{Handler: rt.adminHandler(), Logger: rt.log,
 			OnFramingReject: rt.metrics.FramingRejected})
-		rt.log.Info("listening", "addr", adminLn.Addr().String(), "purpose", "admin: /metrics /healthz /readyz")
+		rt.log.Info("listening", "addr", adminLn.Addr().String(), "purpose", "admin: console at /, queue API, /metrics /healthz /readyz")
 		servers = append(servers, func() error { return adminSrv.Serve(ctx, adminLn, 5*time.Second) })
 	}
 	ds, err := rt.startQueue(ctx, g.cfg)
