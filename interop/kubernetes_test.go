@@ -108,6 +108,7 @@ type hookguardConfig struct {
 	Listen string `json:"listen"`
 	Admin  struct {
 		Listen string `json:"listen"`
+		Token  string `json:"token"`
 	} `json:"admin"`
 	Routes []struct {
 		Secrets map[string]any `json:"secrets"`
@@ -136,6 +137,7 @@ func (c hookguardConfig) secretFiles() []string {
 			}
 		}
 	}
+	add(c.Admin.Token)
 	for _, r := range c.Routes {
 		for _, v := range r.Secrets {
 			add(v)
@@ -358,7 +360,8 @@ func TestKubernetesManifest(t *testing.T) {
 		{name: "wrong type", manifest: replace("runAsNonRoot: true", `runAsNonRoot: "true"`), decodeErr: "cannot unmarshal string into Go struct field"},
 		{name: "unknown kind", manifest: replace("apiVersion: apps/v1\nkind: Deployment", "apiVersion: apps/v1beta1\nkind: Deployment"), decodeErr: "is not one this test knows"},
 
-		{name: "admin on loopback", manifest: replace(`admin: {listen: ":9090"}`, `admin: {listen: "127.0.0.1:9090"}`), checkErr: "is loopback"},
+		{name: "admin on loopback", manifest: replace(`listen: ":9090"`, `listen: "127.0.0.1:9090"`), checkErr: "is loopback"},
+		{name: "admin token not in the Secret", manifest: replace("  admin-token: ", "  admin-key: "), checkErr: "has no key admin-token"},
 		{name: "readiness on the webhook port", manifest: replace("httpGet: {path: /readyz, port: admin}", "httpGet: {path: /readyz, port: webhooks}"), checkErr: "readinessProbe port webhooks is not the admin port"},
 		{name: "liveness path", manifest: replace("path: /healthz", "path: /livez"), checkErr: "livenessProbe asks /livez"},
 		{name: "writable root", manifest: replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"), checkErr: "readOnlyRootFilesystem is not true"},
@@ -421,6 +424,7 @@ func TestKubernetesConfigChecks(t *testing.T) {
 	values := map[string]string{
 		"livekit-api-secret": "k8s-example-livekit-secret-0123456789",
 		"forward-secret":     "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"admin-token":        "k8s-example-admin-token-0123456789",
 	}
 	for key := range s.secret.StringData {
 		v, ok := values[key]
