@@ -1,14 +1,20 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math/bits"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -497,6 +503,283 @@ func FuzzLiveKitClaims(f *testing.F) {
 		}
 		if c["iss"] != "devkey" || c["sha256"] != sha {
 			t.Fatalf("accepted iss %#v, sha256 %#v", c["iss"], c["sha256"])
+		}
+	})
+}
+
+// TestLiveKitFieldsChangedAfterUse: what the first Verify builds (the
+// validator, the secrets as golang-jwt takes them) follows the exported
+// fields when they change afterwards.
+func TestLiveKitFieldsChangedAfterUse(t *testing.T) {
+	body := []byte(liveKitRoomStarted)
+	verify := func(v *LiveKit, secret []byte) error {
+		_, err := v.Verify(&Request{Header: header("Authorization", mustSignLiveKit(t, "devkey", secret, body, liveKitT0)), Body: body})
+		return err
+	}
+	t.Run("secret replaced", func(t *testing.T) {
+		v := newTestLiveKit(t, liveKitT0)
+		checkErr(t, verify(v, liveKitSecret), nil)
+		v.Keys = Keyring{"devkey": {liveKitOld}}
+		checkErr(t, verify(v, liveKitSecret), ErrSignatureMismatch)
+		checkErr(t, verify(v, liveKitOld), nil)
+	})
+	t.Run("secret changed in place", func(t *testing.T) {
+		secret := bytes.Clone(liveKitSecret)
+		v, err := NewLiveKit(Keyring{"devkey": {secret}}, 0, fixedClock(liveKitT0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkErr(t, verify(v, liveKitSecret), nil)
+		copy(secret, liveKitOld)
+		checkErr(t, verify(v, liveKitSecret), ErrSignatureMismatch)
+		checkErr(t, verify(v, liveKitOld), nil)
+	})
+	t.Run("key added", func(t *testing.T) {
+		v := newTestLiveKit(t, liveKitT0)
+		checkErr(t, verify(v, liveKitSecret), nil)
+		v.Keys["newkey"] = [][]byte{liveKitOld}
+		_, err := v.Verify(&Request{Header: header("Authorization", mustSignLiveKit(t, "newkey", liveKitOld, body, liveKitT0)), Body: body})
+		checkErr(t, err, nil)
+	})
+	t.Run("leeway", func(t *testing.T) {
+		v := newTestLiveKit(t, liveKitT0.Add(5*time.Minute+30*time.Second))
+		checkErr(t, verify(v, liveKitSecret), nil)
+		v.Leeway = 10 * time.Second
+		checkErr(t, verify(v, liveKitSecret), ErrStale)
+	})
+	t.Run("clock", func(t *testing.T) {
+		v := newTestLiveKit(t, liveKitT0)
+		checkErr(t, verify(v, liveKitSecret), nil)
+		v.Now = fixedClock(liveKitT0.Add(time.Hour))
+		checkErr(t, verify(v, liveKitSecret), ErrStale)
+		v.Now = fixedClock(liveKitT0.Add(-time.Hour))
+		checkErr(t, verify(v, liveKitSecret), ErrStale)
+	})
+}
+
+// TestLiveKitTokenLongerThanBuffer: a token that does not fit Verify's
+// stack buffer is read in an allocated one, by the same rules.
+func TestLiveKitTokenLongerThanBuffer(t *testing.T) {
+	at := liveKitT0.Unix()
+	pad := strings.Repeat("g", liveKitTokenBuf)
+	for _, tt := range []struct {
+		claims string
+		want   error
+	}{
+		{fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q,"video":{"room":%q}}`, at+300, bodySHA(liveKitRoomStarted), pad), nil},
+		{fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q,"video":{"room":%q},"iss":"devkey"}`, at+300, bodySHA(liveKitRoomStarted), pad), ErrMalformedSignature},
+	} {
+		tok := rawToken(`{"alg":"HS256"}`, tt.claims, liveKitSecret)
+		_, err := newTestLiveKit(t, liveKitT0).Verify(&Request{Header: header("Authorization", tok), Body: []byte(liveKitRoomStarted)})
+		checkErr(t, err, tt.want)
+	}
+}
+
+// TestLiveKitEscapes: names and values are compared after decoding their
+// escapes, as encoding/json (and the app) reads them.
+func TestLiveKitEscapes(t *testing.T) {
+	at := liveKitT0.Unix()
+	sha := bodySHA(liveKitRoomStarted)
+	escSHA := strings.ReplaceAll(strings.ReplaceAll(sha, "/", `\/`), "+", `\u002b`)
+	tests := []struct {
+		name, hdr, claims, body string
+		wantID                  string
+		want                    error
+	}{
+		{"escaped alg", `{"\u0061lg":"HS\u0032\u00356"}`, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, at+300, sha), liveKitRoomStarted, "EV_rqKiVYicm5ni", nil},
+		{"escaped claim names and iss", `{"alg":"HS256"}`, fmt.Sprintf(`{"\u0069ss":"dev\u006bey","\u0065xp":%d,"sha\u0032\u00356":%q}`, at+300, sha), liveKitRoomStarted, "EV_rqKiVYicm5ni", nil},
+		{"escaped sha256 value", `{"alg":"HS256"}`, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":"%s"}`, at+300, escSHA), liveKitRoomStarted, "EV_rqKiVYicm5ni", nil},
+		{"escaped crit", `{"alg":"HS256","\u0063rit":["exp"]}`, fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, at+300, sha), liveKitRoomStarted, "", ErrMalformedSignature},
+		{"escaped body names", `{"alg":"HS256"}`, "", `{"\u0069d":"EV_\u0031","even\u0074":"room_started","createdAt":"\u0031795344706"}`, "EV_1", nil},
+		{"escaped duplicate id in the body", `{"alg":"HS256"}`, "", `{"id":"EV_1","\u0069d":"EV_2"}`, "", ErrMalformedBody},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			claims := tt.claims
+			if claims == "" {
+				claims = fmt.Sprintf(`{"iss":"devkey","exp":%d,"sha256":%q}`, at+300, bodySHA(tt.body))
+			}
+			evs, err := newTestLiveKit(t, liveKitT0).Verify(&Request{Header: header("Authorization", rawToken(tt.hdr, claims, liveKitSecret)), Body: []byte(tt.body)})
+			checkErr(t, err, tt.want)
+			if err == nil && (evs[0].ID != tt.wantID || evs[0].KeyID != "devkey" || evs[0].Key != idKey("devkey", tt.wantID)) {
+				t.Fatalf("event %s", fmtEvent(evs[0]))
+			}
+		})
+	}
+}
+
+// TestLiveKitEventStrings: the strings cut from one allocation are those
+// idKey and BodyKey give.
+func TestLiveKitEventStrings(t *testing.T) {
+	for _, tt := range []struct{ iss, id, typ string }{
+		{"devkey", "EV_1", "room_started"}, {"k", "", "x"}, {"", "", ""}, {"1:a", ":b", ""}, {strings.Repeat("k", 120), "i", "t"},
+	} {
+		body := []byte(`{"x":1}`)
+		ev := liveKitEvent([]byte(tt.iss), []byte(tt.id), []byte(tt.typ), body)
+		key := idKey(tt.iss, tt.id)
+		if tt.id == "" {
+			key = BodyKey(tt.iss, body)
+		}
+		checkEvent(t, ev, Event{Provider: ProviderLiveKit, ID: tt.id, Key: key, Type: tt.typ, KeyID: tt.iss, Body: body})
+	}
+}
+
+// scanObjectSeeds are JSON texts on the edges of the grammar and of the
+// scanner's stack buffers.
+var scanObjectSeeds = []string{
+	`{}`, ` { } `, `{"a":1}`, "{\"a\"\t:\n1\r}", `{"a":[]}`, `{"a":{}}`, `{"a":[{}]}`, `{"a":[{},{}],"b":{"c":[]}}`,
+	`{"a":-0}`, `{"a":-}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":1e+}`, `{"a":1E-7}`, `{"a":-1.5e+10}`, `{"a":2e308}`,
+	`{"a":tru}`, `{"a":true}`, `{"a":truex}`, `{"a":nul}`, `{"a":null}`, `{"a":false}`, `{"a":fals}`,
+	`{"a":"\u00zz"}`, `{"a":"\u00e9"}`, `{"a":"\ud800"}`, `{"a":"\x"}`, `{"a":"\/\b\f\n\r\t\"\\"}`, "{\"a\":\"\x01\"}", "{\"a\":\"\x7f\"}",
+	`{"a":"`, `{"a":"\`, `{"a":"\u12`, `{"a"`, `{"a":`, `{"a":1`, `{"a":1,`, `{"a":1,}`, `{,}`, `{"a":[1,]}`, `{"a":[,1]}`, `{"a" 1}`, `{1:2}`,
+	`{"a":1}}`, `{"a":[1}`, `{"a":{1]}`, `{"a":1} x`, `{"a":1} `, ` []`, `[{"a":1}]`, `"{}"`, `1`, ``, ` `, `nul`,
+	`{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"\\":1,"\u005c":2}`, `{"a":{"b":1},"c":{"b":1}}`, `{"a":[{"b":1,"b":2}]}`,
+	`{"0123456":"0123456\"","k":"0123456789abcdef\\"}`, `{"k":"0123456\u0022"}`, `{"k":"01234567` + "\x1f" + `"}`,
+	`{"k":"é0123456€012345😀"}`, `{"x":"é"}`,
+	nest(8, `1`), nest(9, `[[[[1]]]]`), nest(MaxJSONDepth-1, `{}`), nest(MaxJSONDepth, `{}`), nest(MaxJSONDepth, `1`),
+	strings.Repeat(`[`, 70) + strings.Repeat(`]`, 70), `{"a":` + strings.Repeat(`[`, 63) + strings.Repeat(`]`, 63) + `}`,
+	manyMembers(16, false), manyMembers(17, true), manyMembers(40, true), manyMembers(40, false),
+	`{"a":` + manyMembers(20, false) + `,"b":` + manyMembers(20, true) + `}`,
+	`{"id":"EV_1","event":"room_started","createdAt":"1795344706","room":{"id":"RM","event":1}}`,
+}
+
+// FuzzScanObject checks scanObject against objectFields: the same inputs
+// are accepted, for the same reason when they are JSON, and the spans are
+// the raw values objectFields returns.
+func FuzzScanObject(f *testing.F) {
+	for _, s := range scanObjectSeeds {
+		f.Add([]byte(s), "a")
+	}
+	f.Add([]byte(liveKitRoomStarted), "id")
+	f.Add([]byte(`{"\u0069d":"x"}`), "id")
+	f.Fuzz(func(t *testing.T, b []byte, extra string) {
+		m, err := objectFields(b)
+		names := []string{"id", "event", "createdAt", "a", "b", "k"}
+		for _, name := range append(slices.Collect(maps.Keys(m)), extra) {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+		spans := make([]jsonSpan, len(names))
+		serr := scanObject(b, names, spans)
+		if (err == nil) != (serr == nil) {
+			t.Fatalf("scanObject error %v, objectFields error %v", serr, err)
+		}
+		if err != nil {
+			// Both check the syntax as they go: which refusal comes first
+			// may differ only for text that is not JSON at all.
+			if errors.Is(err, errInvalidUTF8) != errors.Is(serr, errInvalidUTF8) || json.Valid(b) &&
+				(errors.Is(err, errDuplicateKey) != errors.Is(serr, errDuplicateKey) ||
+					errors.Is(err, errTooDeep) != errors.Is(serr, errTooDeep)) {
+				t.Fatalf("scanObject error %v, objectFields error %v", serr, err)
+			}
+			return
+		}
+		for k, name := range names {
+			raw, ok := m[name]
+			if ok != spans[k].present() || !bytes.Equal(raw, spans[k].in(b)) {
+				t.Fatalf("member %q: scanObject %q (present %v), objectFields %q (present %v)", name, spans[k].in(b), spans[k].present(), raw, ok)
+			}
+		}
+	})
+}
+
+// TestSpecial8 checks the eight-byte test of scanString against a byte
+// loop, for every byte value at every position and behind every other.
+func TestSpecial8(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if special(c) {
+				return i
+			}
+		}
+		return 8
+	}
+	check := func(w [8]byte) {
+		got := 8
+		if s := special8(binary.LittleEndian.Uint64(w[:])); s != 0 {
+			got = bits.TrailingZeros64(s) / 8
+		}
+		if want := first(w); got != want {
+			t.Fatalf("% x: first special byte %d, want %d", w, got, want)
+		}
+	}
+	for p := range 8 {
+		for v := range 256 {
+			for _, fill := range []byte{'a', 0x80, 0xff, 0x21, 0x5d, 0x23, 0x5b} {
+				for q := p + 1; q <= 8; q++ {
+					for _, u := range []byte{0, '"', '\\', 0x1f, 'z'} {
+						var w [8]byte
+						for i := range w {
+							w[i] = fill
+						}
+						w[p] = byte(v)
+						if q < 8 {
+							w[q] = u
+						}
+						check(w)
+					}
+				}
+			}
+		}
+	}
+}
+
+func FuzzSpecial8(f *testing.F) {
+	f.Add(uint64(0x6161616161616161))
+	f.Add(uint64(0x2222222222222222))
+	f.Fuzz(func(t *testing.T, x uint64) {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], x)
+		want := -1
+		for i, c := range w {
+			if c == '"' || c == '\\' || c < 0x20 {
+				want = i
+				break
+			}
+		}
+		got := -1
+		if s := special8(x); s != 0 {
+			got = bits.TrailingZeros64(s) / 8
+		}
+		if got != want {
+			t.Fatalf("% x: %d, want %d", w, got, want)
+		}
+	})
+}
+
+// FuzzParseInt checks parseInt against intLiteral and strconv.ParseInt.
+func FuzzParseInt(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1795344706", "-1", "", "-", "+1", " 1", "1 ", "01", "1.0", "1e3",
+		"9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+		"18446744073709551615", "18446744073709551616", "99999999999999999999", "922337203685477580", "9223372036854775799"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseInt([]byte(s))
+		want, err := strconv.ParseInt(s, 10, 64)
+		wok := intLiteral(s) && err == nil
+		if ok != wok || ok && got != want {
+			t.Fatalf("parseInt(%q) = %d, %v; want %d, %v", s, got, ok, want, wok)
+		}
+	})
+}
+
+// FuzzClaimStrings checks claimStrings against golang-jwt's ClaimStrings.
+func FuzzClaimStrings(f *testing.F) {
+	for _, s := range []string{`"a"`, `[]`, ` [ ] `, `["a","b"]`, `[ "a" , "b" ]`, `["a",1]`, `[null]`, `null`, `5`, `{}`, `[["a"]]`, `true`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		if !json.Valid(b) || len(bytes.TrimSpace(b)) != len(b) {
+			return // claimStrings reads a value scanObject cut out
+		}
+		var aud jwt.ClaimStrings
+		want := json.Unmarshal(b, &aud) == nil
+		if got := claimStrings(b); got != want {
+			t.Fatalf("claimStrings(%s) = %v, golang-jwt %v", s, got, want)
 		}
 	})
 }
