@@ -507,6 +507,29 @@ func FuzzLiveKitClaims(f *testing.F) {
 	})
 }
 
+// TestLiveKitAllocs pins the allocations of verifying a ~1 KiB event
+// (issue: at most 12): the token and its decoded segments are read in a
+// stack buffer, the body's fields in one pass, and the event's strings
+// cut from one allocation. What remains is golang-jwt's HMAC check (7:
+// the HMAC's state and the signing string as bytes), its validator's error
+// list, the claims it reads, the strings and the []Event.
+func TestLiveKitAllocs(t *testing.T) {
+	body := payload(1024, `"event":"room_started","id":"EV_rqKiVYicm5ni","createdAt":"1795344706",`)
+	v := newTestLiveKit(t, liveKitT0)
+	r := &Request{Header: header("Authorization", mustSignLiveKit(t, "devkey", liveKitSecret, body, liveKitT0)), Body: body}
+	if _, err := v.Verify(r); err != nil { // builds the validator and keys
+		t.Fatal(err)
+	}
+	const max = 12
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := v.Verify(r); err != nil {
+			t.Fatal(err)
+		}
+	}); n > max {
+		t.Errorf("Verify allocates %v times per event, want at most %d", n, max)
+	}
+}
+
 // TestLiveKitFieldsChangedAfterUse: what the first Verify builds (the
 // validator, the secrets as golang-jwt takes them) follows the exported
 // fields when they change afterwards.
@@ -780,6 +803,31 @@ func FuzzClaimStrings(f *testing.F) {
 		want := json.Unmarshal(b, &aud) == nil
 		if got := claimStrings(b); got != want {
 			t.Fatalf("claimStrings(%s) = %v, golang-jwt %v", s, got, want)
+		}
+	})
+}
+
+// BenchmarkScanObject compares reading a ~1 KiB body's fields in one pass
+// with objectFields (json.Valid, then checkJSON, then a map of members).
+func BenchmarkScanObject(b *testing.B) {
+	body := payload(1024, `"event":"room_started","id":"EV_rqKiVYicm5ni","createdAt":"1795344706",`)
+	b.Run("scanObject", func(b *testing.B) {
+		var spans [len(liveKitBodyNames)]jsonSpan
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if err := scanObject(body, liveKitBodyNames[:], spans[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("objectFields", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := objectFields(body); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
