@@ -441,12 +441,12 @@ func parseLiveKitToken(token string, buf []byte) (liveKitToken, error) {
 }
 
 // decodeSegment decodes seg, one segment of a compact JWS, into dst, which
-// is liveKitB64.DecodedLen(len(seg)) long, with the rules of jwtSegment.
+// is liveKitB64.DecodedLen(len(seg)) long, with the rules of jwtSegment:
+// liveKitB64 refuses every byte outside the base64url alphabet ('='
+// included) but CR and LF, which it would skip.
 func decodeSegment(dst, seg []byte) ([]byte, error) {
-	for _, c := range seg {
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return nil, errors.New("not unpadded base64url")
-		}
+	if bytes.IndexByte(seg, '\r') >= 0 || bytes.IndexByte(seg, '\n') >= 0 {
+		return nil, errors.New("not unpadded base64url")
 	}
 	n, err := liveKitB64.Decode(dst, seg)
 	if err != nil {
@@ -614,8 +614,12 @@ func scanObject(b []byte, names []string, spans []jsonSpan) error {
 		set    map[string]struct{} // its names, once it has many
 	}
 	// A name is kept as offsets in b, so that b does not escape; a name
-	// with escapes is decoded into escaped[-start-1].
-	type name struct{ start, end int }
+	// with escapes is decoded into escaped[-start-1]. Names with different
+	// fingerprints differ; others are compared.
+	type name struct {
+		start, end int
+		fp         uint64
+	}
 	const linearMax = 16 // members compared pairwise before a map is built
 	const (
 		wantValue = iota
@@ -731,6 +735,7 @@ func scanObject(b []byte, names []string, spans []jsonSpan) error {
 				n = name{start: -len(escaped)}
 			}
 			nb := nameOf(n)
+			n.fp = fingerprint(nb)
 			f := &frames[len(frames)-1]
 			switch {
 			case f.set != nil:
@@ -740,7 +745,7 @@ func scanObject(b []byte, names []string, spans []jsonSpan) error {
 				f.set[string(nb)] = struct{}{}
 			default:
 				for _, o := range seen[f.start:] {
-					if bytes.Equal(nameOf(o), nb) {
+					if o.fp == n.fp && bytes.Equal(nameOf(o), nb) {
 						return fmt.Errorf("%w %s", errDuplicateKey, quoteID(string(nb)))
 					}
 				}
@@ -770,6 +775,13 @@ func scanObject(b []byte, names []string, spans []jsonSpan) error {
 			state = wantValue
 		}
 	}
+}
+
+// fingerprint is name's length and first eight bytes in one word.
+func fingerprint(name []byte) uint64 {
+	var w [8]byte
+	copy(w[:], name)
+	return binary.LittleEndian.Uint64(w[:]) ^ uint64(len(name))<<56
 }
 
 var errJSONEnd = errors.New("unexpected end of JSON input")

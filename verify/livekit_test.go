@@ -831,3 +831,17 @@ func BenchmarkScanObject(b *testing.B) {
 		}
 	})
 }
+
+// FuzzDecodeSegment checks decodeSegment against jwtSegment.
+func FuzzDecodeSegment(f *testing.F) {
+	for _, s := range []string{"", "e30", "eyJhbGciOiJIUzI1NiJ9", "e30=", "e3\n0", "e3\r0", "e+/", "e31", "A", "AB", "ABC", "_-", " e30"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, seg string) {
+		want, werr := jwtSegment(seg)
+		got, err := decodeSegment(make([]byte, liveKitB64.DecodedLen(len(seg))), []byte(seg))
+		if (err == nil) != (werr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("decodeSegment(%q) = %x, %v; jwtSegment %x, %v", seg, got, err, want, werr)
+		}
+	})
+}
