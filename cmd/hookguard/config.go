@@ -42,9 +42,13 @@ type adminConfig struct {
 
 // queueConfig configures the store of the routes with delivery: queue.
 type queueConfig struct {
-	Store      string   `yaml:"store"` // disk (default) or redis
-	Path       string   `yaml:"path"`
-	RedisURL   string   `yaml:"redis_url"`
+	Store    string `yaml:"store"` // disk (default) or redis
+	Path     string `yaml:"path"`
+	RedisURL string `yaml:"redis_url"`
+	// Consumer names this instance in Redis's consumer groups; it must
+	// differ between replicas and stay the same across restarts of one.
+	// "": the host name and the webhook listen address.
+	Consumer   string   `yaml:"consumer"`
 	MaxEvents  int      `yaml:"max_events"`
 	Lease      duration `yaml:"lease"`
 	DeadMaxAge duration `yaml:"dead_max_age"`

@@ -45,9 +45,9 @@ func hasQueueRoutes(cfg *fileConfig) bool {
 
 // queueSettings is the validated queue section.
 type queueSettings struct {
-	store, path, redisURL string
-	maxEvents             int
-	deadMaxAge, dedupeTTL time.Duration
+	store, path, redisURL, consumer string
+	maxEvents                       int
+	deadMaxAge, dedupeTTL           time.Duration
 }
 
 // checkQueue validates the queue section of cfg without opening anything.
@@ -56,7 +56,8 @@ func checkQueue(cfg *fileConfig, e env) (queueSettings, error) {
 	if qc == nil {
 		qc = &queueConfig{}
 	}
-	s := queueSettings{store: qc.Store, path: qc.Path, redisURL: qc.RedisURL, maxEvents: qc.MaxEvents, deadMaxAge: time.Duration(qc.DeadMaxAge)}
+	s := queueSettings{store: qc.Store, path: qc.Path, redisURL: qc.RedisURL, consumer: qc.Consumer,
+		maxEvents: qc.MaxEvents, deadMaxAge: time.Duration(qc.DeadMaxAge)}
 	if cfg.Dedupe != nil {
 		s.dedupeTTL = time.Duration(cfg.Dedupe.TTL)
 	}
@@ -82,6 +83,9 @@ func checkQueue(cfg *fileConfig, e env) (queueSettings, error) {
 		if qc.Path != "" {
 			return s, fmt.Errorf("%w: queue.path applies to the disk store only", errConfig)
 		}
+		if s.consumer == "" {
+			s.consumer = defaultConsumer(e, listenAddr(cfg))
+		}
 	default:
 		return s, fmt.Errorf("%w: queue.store: %q (want disk or redis)", errConfig, qc.Store)
 	}
@@ -96,12 +100,12 @@ func buildQueue(cfg *fileConfig, e env, logger *slog.Logger, obs queue.Observer)
 		return nil, err
 	}
 	if s.store == "redis" {
-		r, err := queue.NewRedis(queue.RedisConfig{URL: s.redisURL, MaxEvents: s.maxEvents, DeadMaxAge: s.deadMaxAge,
+		r, err := queue.NewRedis(queue.RedisConfig{URL: s.redisURL, Consumer: s.consumer, MaxEvents: s.maxEvents, DeadMaxAge: s.deadMaxAge,
 			DedupeTTL: s.dedupeTTL, Now: e.now, Logger: logger, Observer: obs})
 		if err != nil {
 			return nil, fmt.Errorf("%w: queue.redis_url: %w", errConfig, err)
 		}
-		logger.Info("queue opened", "store", "redis")
+		logger.Info("queue opened", "store", "redis", "consumer", s.consumer)
 		return r, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
@@ -114,6 +118,20 @@ func buildQueue(cfg *fileConfig, e env, logger *slog.Logger, obs queue.Observer)
 	}
 	logger.Info("queue opened", "store", "disk", "path", s.path)
 	return d, nil
+}
+
+// defaultConsumer is queue.consumer's default: the host name and the
+// webhook listen address. Two replicas on one host listen on different
+// addresses, so they never share a name (a replica that starts puts the
+// entries pending under its name back in line: with a shared name, those
+// another live replica is delivering); one replica restarted keeps its
+// name and resumes its own entries at once.
+func defaultConsumer(e env, listen string) string {
+	host := e.getenv("HOSTNAME")
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	return host + "/" + listen
 }
 
 // unopened stands in for the queue when a config is only checked: the

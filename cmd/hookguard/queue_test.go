@@ -249,3 +249,13 @@ func TestCheckWarnsAboutTencentQueueRoutes(t *testing.T) {
 		t.Fatalf("check output:\n%s", out.String())
 	}
 }
+
+// Two replicas on one host never share a Redis consumer name; one replica
+// restarted keeps its own.
+func TestDefaultConsumerIsPerInstance(t *testing.T) {
+	e := env{getenv: mapEnv(map[string]string{"HOSTNAME": "node-1"})}
+	a, b := defaultConsumer(e, ":8081"), defaultConsumer(e, ":8082")
+	if a == b || a != defaultConsumer(e, ":8081") || !strings.HasPrefix(a, "node-1/") {
+		t.Fatalf("consumers %q and %q", a, b)
+	}
+}

@@ -513,7 +513,7 @@ type qsummary struct {
 	// hookguard process killed between that 2xx and its record: allowed
 	// (at-least-once). dupResume: such deliveries where, instead, a Redis
 	// replica restarted while the 2xx was being recorded (see
-	// knownBugSharedConsumer). dupOther: any other: a failure.
+	// sharedConsumer): a failure. dupOther: any other: a failure.
 	dupCrash, dupResume, dupOther int
 	// dupUnacked: such deliveries where hookguard logged that an attempt
 	// got no answer in time (the route timeout ran out on its side, on a
@@ -548,7 +548,7 @@ func printQueueSummaries(w io.Writer) {
 	fmt.Fprintln(w, "\nqueue fault-injection summary (per event id; lost, duplicated without a crash and forged queued must be 0)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tevents sent\tsender told 2xx\tof which duplicate\tsender got 503\tsender no answer\tsender gave up\tdelivered\t"+
-		"app retried after 5xx/timeout\tof which after late 2xx\tSIGKILLs\tduplicated after crash\tduplicated after hookguard's timeout\tduplicated by replica restart (bug)\tduplicated otherwise\tforged sent\tforged queued\tlost\t")
+		"app retried after 5xx/timeout\tof which after late 2xx\tSIGKILLs\tduplicated after crash\tduplicated after hookguard's timeout\tduplicated by replica restart\tduplicated otherwise\tforged sent\tforged queued\tlost\t")
 	var tot qsummary
 	for _, s := range qsummaries {
 		printQueueRow(tw, s)
@@ -584,17 +584,16 @@ func printQueueRow(w io.Writer, s qsummary) {
 	fmt.Fprint(w, "\t\n")
 }
 
-// knownBugSharedConsumer describes a bug of cmd/hookguard that the Redis
-// scenarios with restarts run into: serve never sets
-// queue.RedisConfig.Consumer, so every replica on one host is the consumer
-// named by os.Hostname(). A replica that starts puts back in line every
-// entry pending for "its" name (queue.Redis.resume), including those the
-// other replica is delivering at that moment; that replica's Ack then fails
+// sharedConsumer describes the regression the Redis scenarios with
+// restarts pin: when every replica on one host was the consumer named by
+// os.Hostname(), a replica that started put back in line every entry
+// pending for "its" name (queue.Redis.resume), including those the other
+// replica was delivering at that moment; that replica's Ack then failed
 // with ErrLeaseLost ("not recorded: queue lease lost" in its log) and the
-// event is delivered a second time although the app's 2xx was received and
-// nothing crashed. Such deliveries are counted apart (dupResume) and do not
-// fail the test until cmd gives each replica a name of its own.
-const knownBugSharedConsumer = "KNOWN BUG (cmd/hookguard): Redis replicas on one host share the consumer name os.Hostname(); a replica's start resumes the other's deliveries in flight"
+// event was delivered a second time although the app's 2xx was received
+// and nothing crashed. serve now names each replica by its host and listen
+// address (queue.consumer).
+const sharedConsumer = "Redis replicas sharing a consumer name: a replica's start resumed the other's deliveries in flight"
 
 // tallyQueue accounts a queue scenario. faults are the windows in which a
 // failure seen by the sender is explained (hookguard down, disk full);
@@ -754,7 +753,7 @@ func accountQueue(t *testing.T, scenario string, events map[string]*eventLog, a 
 		t.Errorf("%s: lost %d, duplicated without a crash %d, forged queued %d: want 0, 0, 0", scenario, s.lost, s.dupOther, s.forgedQueued)
 	}
 	if s.dupResume > 0 {
-		t.Logf("%s: %d deliveries repeated without a crash, each while a replica restarted: %s", scenario, s.dupResume, knownBugSharedConsumer)
+		t.Errorf("%s: %d deliveries repeated without a crash, each while a replica restarted: %s", scenario, s.dupResume, sharedConsumer)
 	}
 	if s.dupUnacked > 0 {
 		t.Logf("%s: %d deliveries repeated after hookguard logged no answer in time to an earlier attempt", scenario, s.dupUnacked)
