@@ -14,11 +14,16 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/hookguard ./cmd/hookguard
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/hookguard ./cmd/hookguard \
+ && mkdir -p /out/state
 
 # distroless/static: CA certificates and tzdata, no shell, runs as nonroot.
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /out/hookguard /usr/local/bin/hookguard
+# The state directory (queue.path's usual home) owned by nonroot, so that a
+# fresh named volume mounted there is writable: Docker copies the image's
+# ownership into an empty volume.
+COPY --from=build --chown=65532:65532 /out/state /var/lib/hookguard
 USER nonroot:nonroot
 EXPOSE 8080 9090
 # The health check needs no shell: hookguard asks its own admin /readyz.
