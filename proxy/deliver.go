@@ -195,15 +195,18 @@ func (h *Handler) duplicateAnswer(r *Route, rec dedupe.Record) *result {
 		res.body = rec.Body
 		return res
 	}
-	if ack, ok := r.Verifier.(verify.Acknowledger); ok {
-		ct, body := ack.Ack()
-		res.header.Set("Content-Type", ct)
-		res.body = body
-		return res
-	}
-	res.header.Set("Content-Type", "text/plain; charset=utf-8")
-	res.body = []byte("hookguard: duplicate\n")
+	ackAnswer(r, res, "text/plain; charset=utf-8", []byte("hookguard: duplicate\n"))
 	return res
+}
+
+// ackAnswer sets res's body to the provider's acknowledgement
+// (verify.Acknowledger), or to body of type ct when it expects none.
+func ackAnswer(r *Route, res *result, ct string, body []byte) {
+	if a, ok := r.Verifier.(verify.Acknowledger); ok {
+		ct, body = a.Ack()
+	}
+	res.header.Set("Content-Type", ct)
+	res.body = body
 }
 
 func (h *Handler) finish(rep *Report, err error, res *result, reason string, upstream int) *result {

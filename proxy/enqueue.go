@@ -70,14 +70,7 @@ func (h *Handler) enqueue(req *http.Request, r *Route, ev *verify.Event, split b
 // provider's acknowledgement body, or a small JSON body.
 func (h *Handler) ack(r *Route) *result {
 	res := &result{status: http.StatusOK, header: http.Header{}}
-	if a, ok := r.Verifier.(verify.Acknowledger); ok {
-		ct, body := a.Ack()
-		res.header.Set("Content-Type", ct)
-		res.body = body
-		return res
-	}
-	res.header.Set("Content-Type", "application/json")
-	res.body = []byte(`{"queued":true}` + "\n")
+	ackAnswer(r, res, "application/json", []byte(`{"queued":true}`+"\n"))
 	return res
 }
 

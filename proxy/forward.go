@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hookguard/hookguard/verify"
@@ -169,21 +167,6 @@ func readAnswer(resp *http.Response) ([]byte, error) {
 		return nil, errResponseTooLarge
 	}
 	return w.Bytes(), nil
-}
-
-// removeHopByHop deletes the headers of one connection, and those the
-// Connection header names.
-func removeHopByHop(h http.Header) {
-	for _, f := range h["Connection"] {
-		for _, name := range strings.Split(f, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, k := range hopByHop {
-		h.Del(k)
-	}
 }
 
 // target is the upstream URL with the sender's query after the

@@ -41,16 +41,7 @@ func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned boo
 		// changes them, and every header hookguard sets gets its own.
 		h[k] = vv
 	}
-	for _, f := range in.Header["Connection"] {
-		for _, name := range strings.Split(f, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, k := range hopByHop {
-		delete(h, k) // canonical names; Del would canonicalize again
-	}
+	removeHopByHop(h)
 	if resigned {
 		for _, k := range r.signatureHeaders {
 			h.Del(k)
@@ -87,6 +78,21 @@ func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned boo
 		set("Content-Type", cloudEventsContentType)
 	}
 	return h
+}
+
+// removeHopByHop deletes the headers of one connection, and those the
+// Connection header names, from a request's or a response's header.
+func removeHopByHop(h http.Header) {
+	for _, f := range h["Connection"] {
+		for _, name := range strings.Split(f, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		delete(h, k) // canonical names
+	}
 }
 
 // droppedIncoming reports whether an incoming header named name is removed
