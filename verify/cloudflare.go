@@ -61,10 +61,7 @@ func (v *CloudflareStream) ForwardTimeout() time.Duration { return 10 * time.Sec
 func (v *CloudflareStream) ReplayWindow() time.Duration { return 2 * v.tolerance() }
 
 func (v *CloudflareStream) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultCloudflareStreamTolerance
-	}
-	return v.Tolerance
+	return positiveOr(v.Tolerance, defaultCloudflareStreamTolerance)
 }
 
 // Verify implements Verifier.

@@ -79,27 +79,11 @@ func (v *Daily) ForwardTimeout() time.Duration { return 10 * time.Second }
 // ReplayWindow implements ReplayWindower.
 func (v *Daily) ReplayWindow() time.Duration { return 2 * v.tolerance() }
 
-func (v *Daily) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultDailyTolerance
-	}
-	return v.Tolerance
-}
+func (v *Daily) tolerance() time.Duration { return positiveOr(v.Tolerance, defaultDailyTolerance) }
 
 // Verify implements Verifier.
 func (v *Daily) Verify(r *Request) ([]Event, error) {
-	sig, err := singleHeader(r.Header, HeaderDailySignature)
-	if err != nil {
-		return nil, fmt.Errorf("daily: %w", err)
-	}
-	tsRaw, err := singleHeader(r.Header, HeaderDailyTimestamp)
-	if err != nil {
-		return nil, fmt.Errorf("daily: %w", err)
-	}
-	if sig == "" || tsRaw == "" {
-		return nil, fmt.Errorf("daily: %w: need %s and %s headers", ErrMissingSignature, HeaderDailySignature, HeaderDailyTimestamp)
-	}
-	at, err := unixHeader(HeaderDailyTimestamp, tsRaw)
+	sig, tsRaw, at, err := timestampedSignature(r.Header, HeaderDailySignature, HeaderDailyTimestamp)
 	if err != nil {
 		return nil, fmt.Errorf("daily: %w", err)
 	}

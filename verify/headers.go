@@ -115,6 +115,23 @@ func unixHeader(name, raw string) (time.Time, error) {
 	return t, nil
 }
 
+// timestampedSignature reads a signature header and the header with its
+// signed Unix time, both required and each given once. tsRaw is the time
+// as sent: what the signature covers.
+func timestampedSignature(h http.Header, sigName, tsName string) (sig, tsRaw string, at time.Time, err error) {
+	if sig, err = singleHeader(h, sigName); err != nil {
+		return "", "", at, err
+	}
+	if tsRaw, err = singleHeader(h, tsName); err != nil {
+		return "", "", at, err
+	}
+	if sig == "" || tsRaw == "" {
+		return "", "", at, fmt.Errorf("%w: need %s and %s headers", ErrMissingSignature, sigName, tsName)
+	}
+	at, err = unixHeader(tsName, tsRaw)
+	return sig, tsRaw, at, err
+}
+
 // hexSigs decodes the lowercase hex SHA-256 MACs among sigs, skipping the
 // rest (as Stripe's and Mux's libraries skip what does not decode).
 func hexSigs(sigs []string) [][]byte {

@@ -221,12 +221,7 @@ func (v *HMAC) ReplayWindow() time.Duration {
 	return 2 * v.tolerance()
 }
 
-func (v *HMAC) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultHMACTolerance
-	}
-	return v.Tolerance
-}
+func (v *HMAC) tolerance() time.Duration { return positiveOr(v.Tolerance, defaultHMACTolerance) }
 
 // mac computes the MAC of the signed template.
 func (v *HMAC) mac(key []byte, ts, id, url string, body []byte) []byte {

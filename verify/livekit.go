@@ -108,18 +108,10 @@ func (v *LiveKit) ForwardTimeout() time.Duration { return 9 * time.Second }
 func (v *LiveKit) ReplayWindow() time.Duration { return v.maxLifetime() + v.leeway() }
 
 func (v *LiveKit) maxLifetime() time.Duration {
-	if v.MaxLifetime <= 0 {
-		return DefaultLiveKitMaxLifetime
-	}
-	return v.MaxLifetime
+	return positiveOr(v.MaxLifetime, DefaultLiveKitMaxLifetime)
 }
 
-func (v *LiveKit) leeway() time.Duration {
-	if v.Leeway <= 0 {
-		return defaultLiveKitLeeway
-	}
-	return v.Leeway
-}
+func (v *LiveKit) leeway() time.Duration { return positiveOr(v.Leeway, defaultLiveKitLeeway) }
 
 // liveKitClaims are the claims of a LiveKit webhook token, as SignLiveKit
 // writes them.

@@ -57,12 +57,7 @@ func (v *Mux) ForwardTimeout() time.Duration { return 10 * time.Second }
 // ReplayWindow implements ReplayWindower.
 func (v *Mux) ReplayWindow() time.Duration { return 2 * v.tolerance() }
 
-func (v *Mux) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultMuxTolerance
-	}
-	return v.Tolerance
-}
+func (v *Mux) tolerance() time.Duration { return positiveOr(v.Tolerance, defaultMuxTolerance) }
 
 // Verify implements Verifier.
 func (v *Mux) Verify(r *Request) ([]Event, error) {

@@ -139,6 +139,15 @@ type Outgoing struct {
 // ErrToleranceOff: `tolerance: off` for a provider that does not allow it.
 var ErrToleranceOff = errors.New("the freshness check cannot be turned off")
 
+// positiveOr is d, or def when d is not positive: the window a verifier
+// enforces when its field was left zero.
+func positiveOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
 // toleranceRule applies the one tolerance rule to a provider's configured
 // value: zero is the default def, a negative value is an error, and off is
 // explicit (New refuses it where the table does not allow it). It returns

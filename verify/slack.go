@@ -67,27 +67,11 @@ func (v *Slack) ForwardTimeout() time.Duration { return 2500 * time.Millisecond 
 // ReplayWindow implements ReplayWindower.
 func (v *Slack) ReplayWindow() time.Duration { return 2 * v.tolerance() }
 
-func (v *Slack) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultSlackTolerance
-	}
-	return v.Tolerance
-}
+func (v *Slack) tolerance() time.Duration { return positiveOr(v.Tolerance, defaultSlackTolerance) }
 
 // Verify implements Verifier.
 func (v *Slack) Verify(r *Request) ([]Event, error) {
-	sig, err := singleHeader(r.Header, HeaderSlackSignature)
-	if err != nil {
-		return nil, fmt.Errorf("slack: %w", err)
-	}
-	tsRaw, err := singleHeader(r.Header, HeaderSlackTimestamp)
-	if err != nil {
-		return nil, fmt.Errorf("slack: %w", err)
-	}
-	if sig == "" || tsRaw == "" {
-		return nil, fmt.Errorf("slack: %w: need %s and %s headers", ErrMissingSignature, HeaderSlackSignature, HeaderSlackTimestamp)
-	}
-	at, err := unixHeader(HeaderSlackTimestamp, tsRaw)
+	sig, tsRaw, at, err := timestampedSignature(r.Header, HeaderSlackSignature, HeaderSlackTimestamp)
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}

@@ -81,10 +81,7 @@ func (v *Standard) ForwardTimeout() time.Duration { return 10 * time.Second }
 func (v *Standard) ReplayWindow() time.Duration { return 2 * v.tolerance() }
 
 func (v *Standard) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultStandardTolerance
-	}
-	return v.Tolerance
+	return positiveOr(v.Tolerance, defaultStandardTolerance)
 }
 
 // ParseStandardSecret decodes a secret as configured: "whsec_" followed by

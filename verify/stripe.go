@@ -56,12 +56,7 @@ func (v *Stripe) ForwardTimeout() time.Duration { return 10 * time.Second }
 // ReplayWindow implements ReplayWindower.
 func (v *Stripe) ReplayWindow() time.Duration { return 2 * v.tolerance() }
 
-func (v *Stripe) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultStripeTolerance
-	}
-	return v.Tolerance
-}
+func (v *Stripe) tolerance() time.Duration { return positiveOr(v.Tolerance, defaultStripeTolerance) }
 
 // Verify implements Verifier.
 func (v *Stripe) Verify(r *Request) ([]Event, error) {

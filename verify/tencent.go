@@ -66,12 +66,7 @@ func (v *Tencent) ForwardTimeout() time.Duration { return 1500 * time.Millisecon
 // tolerance on either side of now.
 func (v *Tencent) ReplayWindow() time.Duration { return 2 * v.tolerance() }
 
-func (v *Tencent) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultTencentTolerance
-	}
-	return v.Tolerance
-}
+func (v *Tencent) tolerance() time.Duration { return positiveOr(v.Tolerance, defaultTencentTolerance) }
 
 // Verify implements Verifier.
 func (v *Tencent) Verify(r *Request) ([]Event, error) {

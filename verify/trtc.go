@@ -67,12 +67,7 @@ func (v *TRTC) ReplayWindow() time.Duration {
 	return 2 * v.tolerance()
 }
 
-func (v *TRTC) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultTRTCTolerance
-	}
-	return v.Tolerance
-}
+func (v *TRTC) tolerance() time.Duration { return positiveOr(v.Tolerance, defaultTRTCTolerance) }
 
 // Verify implements Verifier. When the SdkAppId header is absent and exactly
 // one SdkAppId is configured, its keys are used.

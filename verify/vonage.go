@@ -65,12 +65,7 @@ func (v *Vonage) ForwardTimeout() time.Duration { return 10 * time.Second }
 // ReplayWindow implements ReplayWindower.
 func (v *Vonage) ReplayWindow() time.Duration { return 2 * v.tolerance() }
 
-func (v *Vonage) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultVonageTolerance
-	}
-	return v.Tolerance
-}
+func (v *Vonage) tolerance() time.Duration { return positiveOr(v.Tolerance, defaultVonageTolerance) }
 
 // vonageClaims are the claims of a Vonage webhook token that are read.
 type vonageClaims struct {

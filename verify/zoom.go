@@ -65,27 +65,11 @@ func (v *Zoom) ForwardTimeout() time.Duration { return 2500 * time.Millisecond }
 // ReplayWindow implements ReplayWindower.
 func (v *Zoom) ReplayWindow() time.Duration { return 2 * v.tolerance() }
 
-func (v *Zoom) tolerance() time.Duration {
-	if v.Tolerance <= 0 {
-		return defaultZoomTolerance
-	}
-	return v.Tolerance
-}
+func (v *Zoom) tolerance() time.Duration { return positiveOr(v.Tolerance, defaultZoomTolerance) }
 
 // Verify implements Verifier.
 func (v *Zoom) Verify(r *Request) ([]Event, error) {
-	sig, err := singleHeader(r.Header, HeaderZoomSignature)
-	if err != nil {
-		return nil, fmt.Errorf("zoom: %w", err)
-	}
-	tsRaw, err := singleHeader(r.Header, HeaderZoomTimestamp)
-	if err != nil {
-		return nil, fmt.Errorf("zoom: %w", err)
-	}
-	if sig == "" || tsRaw == "" {
-		return nil, fmt.Errorf("zoom: %w: need %s and %s headers", ErrMissingSignature, HeaderZoomSignature, HeaderZoomTimestamp)
-	}
-	at, err := unixHeader(HeaderZoomTimestamp, tsRaw)
+	sig, tsRaw, at, err := timestampedSignature(r.Header, HeaderZoomSignature, HeaderZoomTimestamp)
 	if err != nil {
 		return nil, fmt.Errorf("zoom: %w", err)
 	}
