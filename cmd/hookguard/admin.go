@@ -82,7 +82,7 @@ func (rt *runtime) adminHandler() http.Handler {
 		}
 		return nil
 	}}}
-	if p, ok := rt.store.(dedupe.Pinger); ok {
+	if p, ok := rt.stores.shared.(dedupe.Pinger); ok {
 		checks = append(checks, admin.ReadyCheck{Name: "dedupe_store", Check: p.Ping})
 	}
 	if p, ok := rt.queue.(queue.Pinger); ok {

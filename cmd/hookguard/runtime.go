@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hookguard/hookguard/dedupe"
 	"github.com/hookguard/hookguard/listen"
 	"github.com/hookguard/hookguard/proxy"
 	"github.com/hookguard/hookguard/queue"
@@ -22,7 +21,6 @@ type runtime struct {
 	log      *slog.Logger
 	cur      atomic.Pointer[generation]
 	stores   *storeSet
-	store    dedupe.Store   // the shared dedupe store (Redis); nil with memory stores
 	queue    queue.Store    // nil without queue routes
 	enqueuer queue.Enqueuer // the queue, or a stand-in when only checking
 	admin    adminSettings
@@ -73,7 +71,6 @@ func newRuntime(cfg *fileConfig, e env, logger *slog.Logger, checkOnly bool) (*r
 	if rt.stores, err = newStoreSet(cfg, e); err != nil {
 		return nil, err
 	}
-	rt.store = rt.stores.shared
 	ok := false
 	defer func() {
 		if !ok {
@@ -144,7 +141,7 @@ func (rt *runtime) build(cfg *fileConfig) (*generation, error) {
 	}
 	h, err := proxy.New(proxy.Config{
 		Routes:         routes,
-		Store:          rt.store,
+		Store:          rt.stores.shared,
 		OnStoreError:   onStoreError,
 		TrustedProxies: trusted,
 		Logger:         rt.log,
