@@ -213,7 +213,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	vstart := h.now()
-	events, err := route.Verifier.Verify(&verify.Request{Header: req.Header, Query: query, Body: body, URL: h.requestURL(req)})
+	vreq := &verify.Request{Header: req.Header, Query: query, Body: body}
+	if route.signsURL {
+		vreq.URL = h.requestURL(req)
+	}
+	events, err := route.Verifier.Verify(vreq)
 	rep.Verify = h.now().Sub(vstart)
 	if err != nil {
 		h.reject(w, &rep, err)

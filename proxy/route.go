@@ -56,6 +56,9 @@ type Route struct {
 	// reservedQuery holds the lower-cased names of the upstream URL's
 	// query, which a sender may not set.
 	reservedQuery map[string]struct{}
+	// signsURL: the verifier's signature covers the request URL
+	// (verify.URLSigner), so it is built for it.
+	signsURL bool
 	// signatureHeaders carry the sender's signature over the body
 	// (verify.SignatureHeaderer), dropped when the body is re-shaped.
 	signatureHeaders []string
@@ -118,6 +121,9 @@ func (r *Route) withDefaults() Route {
 		if ft, ok := c.Verifier.(verify.ForwardTimeouter); ok {
 			c.Timeout = ft.ForwardTimeout()
 		}
+	}
+	if us, ok := c.Verifier.(verify.URLSigner); ok {
+		c.signsURL = us.SignsURL()
 	}
 	if sh, ok := c.Verifier.(verify.SignatureHeaderer); ok {
 		c.signatureHeaders = sh.SignatureHeaders()

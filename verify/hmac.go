@@ -448,3 +448,6 @@ func headerName(s string) bool {
 	}
 	return true
 }
+
+// SignsURL implements URLSigner: when {url} is among the signed fields.
+func (v *HMAC) SignsURL() bool { return v.usesURL() }

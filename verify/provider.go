@@ -104,6 +104,13 @@ type (
 	}
 )
 
+// URLSigner is an optional fact: a verifier whose signature covers the
+// request URL (Request.URL), which the caller then builds for it; others
+// are not given one.
+type URLSigner interface {
+	SignsURL() bool
+}
+
 // Message describes a webhook to sign as the provider's sender would.
 type Message struct {
 	// KeyID is the key id: API key, SdkAppId, application id or label.

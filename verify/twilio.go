@@ -317,3 +317,6 @@ var (
 	_ Verifier     = (*Twilio)(nil)
 	_ Acknowledger = (*Twilio)(nil)
 )
+
+// SignsURL implements URLSigner: Twilio signs the URL it posted to.
+func (v *Twilio) SignsURL() bool { return true }

@@ -84,8 +84,9 @@ type Request struct {
 	// host, path and the raw query as received ("https://hooks.example.com/twilio?a=1").
 	// Behind a trusted proxy its scheme and host are the proxy's
 	// X-Forwarded-Proto and X-Forwarded-Host. Only verifiers whose
-	// provider signs the URL read it (twilio, and hmac with {url}); empty
-	// when unknown, and then such a signature cannot verify.
+	// provider signs the URL read it (URLSigner: twilio, and hmac with
+	// {url}), and only they are given it; empty when unknown, and then
+	// such a signature cannot verify.
 	URL string
 }
 
