@@ -81,6 +81,13 @@ type Waiter interface {
 	Wait(ctx context.Context, key string) error
 }
 
+// Local is an optional capability: a store in this process, whose Claim,
+// Complete and Release never wait on I/O, so that callers need not bound
+// them with a deadline (and pay for its timer on every event).
+type Local interface {
+	Local() bool
+}
+
 // Pinger is an optional capability: a store that can report its health.
 type Pinger interface {
 	Ping(ctx context.Context) error

@@ -246,6 +246,9 @@ func (m *Memory) Complete(ctx context.Context, key, token string, rec Record) er
 	return nil
 }
 
+// Local implements Local: Memory's calls only take its mutex.
+func (m *Memory) Local() bool { return true }
+
 // Stats implements StatsReporter.
 func (m *Memory) Stats() Stats {
 	m.mu.Lock()

@@ -368,3 +368,14 @@ func TestMemoryWindowZeroCountsEveryEviction(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 }
+
+func TestOnlyMemoryIsLocal(t *testing.T) {
+	var m any = newTestMemory(t, MemoryConfig{})
+	if l, ok := m.(Local); !ok || !l.Local() {
+		t.Fatal("Memory is not Local: every call would pay for a deadline")
+	}
+	var r any = (*Redis)(nil)
+	if _, ok := r.(Local); ok {
+		t.Fatal("Redis is Local: its calls would go without a deadline")
+	}
+}

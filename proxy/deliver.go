@@ -54,15 +54,15 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 	if wait == 0 {
 		wait = r.Timeout + time.Second
 	}
-	lctx, lcancel := context.WithTimeout(req.Context(), wait)
-	defer lcancel()
-	unlock, lerr := h.locks.lock(lctx, key)
+	w := newBoundedWait(req.Context(), wait)
+	defer w.stop()
+	lock, lerr := h.locks.lock(&w, key)
 	if lerr != nil {
 		return h.busy(&rep)
 	}
-	defer unlock()
+	defer h.locks.unlock(key, lock)
 
-	claim, claimErr := h.claim(lctx, r.Store, key)
+	claim, claimErr := h.claim(&w, r.Store, key)
 	if claimErr != nil {
 		rep.StoreError = true
 		if h.onStoreError == OnStoreErrorReject {
@@ -86,8 +86,9 @@ func (h *Handler) deliver(req *http.Request, r *Route, ev *verify.Event, split b
 		fo.InFlight(1)
 		defer fo.InFlight(-1)
 	}
-	a := h.forward(req.Context(), req, r, ev, split)
-	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), storeTimeout)
+	detached := context.WithoutCancel(req.Context())
+	a := h.forward(detached, req, r, ev, split)
+	storeCtx, cancel := storeContext(detached, r.Store, storeTimeout)
 	defer cancel()
 	if a.err != nil {
 		h.release(storeCtx, r, key, claim.Token, owned, &rep)
@@ -151,24 +152,31 @@ func (h *Handler) busy(rep *Report) *result {
 // (on another instance, or a claim left by a crashed one) until ctx ends:
 // the outcome of that copy decides (delivered: duplicate; released: this
 // copy forwards).
-func (h *Handler) claim(ctx context.Context, store dedupe.Store, key string) (dedupe.Result, error) {
+func (h *Handler) claim(w *boundedWait, store dedupe.Store, key string) (dedupe.Result, error) {
 	poll := 10 * time.Millisecond
 	downUntil := h.storeDownUntil[store]
 	for {
 		if h.now().UnixNano() < downUntil.Load() {
 			return dedupe.Result{}, errStoreBackoff
 		}
-		cctx, ccancel := context.WithTimeout(ctx, claimTimeout)
-		res, err := store.Claim(cctx, key)
-		ccancel()
-		if err != nil && ctx.Err() == nil {
+		var res dedupe.Result
+		var err error
+		if isLocal(store) {
+			res, err = store.Claim(w.parent, key)
+		} else {
+			cctx, ccancel := context.WithTimeout(w.context(), claimTimeout)
+			res, err = store.Claim(cctx, key)
+			ccancel()
+		}
+		if err != nil && w.err() == nil {
 			downUntil.Store(h.now().Add(storeBackoff).UnixNano())
 		}
 		if err != nil || res.State != dedupe.InFlight {
 			return res, err
 		}
-		if w, ok := store.(dedupe.Waiter); ok {
-			if w.Wait(ctx, key) != nil {
+		ctx := w.context()
+		if ws, ok := store.(dedupe.Waiter); ok {
+			if ws.Wait(ctx, key) != nil {
 				return res, nil
 			}
 			continue
@@ -180,6 +188,22 @@ func (h *Handler) claim(ctx context.Context, store dedupe.Store, key string) (de
 			poll = min(2*poll, 200*time.Millisecond)
 		}
 	}
+}
+
+// isLocal reports whether store is in this process (dedupe.Local): its
+// calls need no deadline.
+func isLocal(store dedupe.Store) bool {
+	l, ok := store.(dedupe.Local)
+	return ok && l.Local()
+}
+
+// storeContext is the context of the store calls made after the app
+// answered: ctx, bounded by timeout unless the store is in this process.
+func storeContext(ctx context.Context, store dedupe.Store, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if isLocal(store) {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
 }
 
 // duplicateAnswer answers a copy of an event already delivered: as the app

@@ -67,9 +67,9 @@ func forwardBody(r *Route, ev *verify.Event, now time.Time) ([]byte, error) {
 }
 
 // forward sends one verified event to the app and returns its answer.
-// The outgoing request is detached from the sender's connection: if the
-// sender goes away, the app's answer is still recorded, so a retry is
-// answered as a duplicate instead of being delivered twice.
+// ctx is detached from the sender's connection (context.WithoutCancel):
+// if the sender goes away, the app's answer is still recorded, so a retry
+// is answered as a duplicate instead of being delivered twice.
 //
 // split says the event is one part of the request body (a batch item):
 // the sender's signature does not cover it and is not forwarded.
@@ -79,7 +79,7 @@ func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *v
 		return &answer{status: http.StatusBadGateway, err: refusal(http.StatusBadGateway, ReasonUnreachable, err)}
 	}
 	header := normalizedHeader(in, r, ev, split || r.Forward.Format == FormatCloudEvents)
-	return h.send(context.WithoutCancel(ctx), r, header, in.URL.RawQuery, body)
+	return h.send(ctx, r, header, in.URL.RawQuery, body)
 }
 
 // send posts body with header (normalized; send owns it from now on) and

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // keyLocks serializes the copies of one event that reach this instance at
@@ -20,9 +21,10 @@ type keyLock struct {
 	refs int           // holders and waiters
 }
 
-// lock takes key's lock, or returns ctx's error if ctx ends first. The
-// returned function unlocks it.
-func (k *keyLocks) lock(ctx context.Context, key string) (func(), error) {
+// lock takes key's lock, or returns the wait's error if it ends first.
+// A free lock is taken without making the wait's context (and its timer).
+// Unlock with unlock(key, l).
+func (k *keyLocks) lock(w *boundedWait, key string) (*keyLock, error) {
 	k.mu.Lock()
 	if k.m == nil {
 		k.m = make(map[string]*keyLock)
@@ -37,11 +39,23 @@ func (k *keyLocks) lock(ctx context.Context, key string) (func(), error) {
 
 	select {
 	case l.ch <- struct{}{}:
-		return func() { <-l.ch; k.unref(key, l) }, nil
+		return l, nil
+	default:
+	}
+	ctx := w.context()
+	select {
+	case l.ch <- struct{}{}:
+		return l, nil
 	case <-ctx.Done():
 		k.unref(key, l)
 		return nil, ctx.Err()
 	}
+}
+
+// unlock releases a lock taken with lock.
+func (k *keyLocks) unlock(key string, l *keyLock) {
+	<-l.ch
+	k.unref(key, l)
 }
 
 func (k *keyLocks) unref(key string, l *keyLock) {
@@ -51,4 +65,43 @@ func (k *keyLocks) unref(key string, l *keyLock) {
 		delete(k.m, key)
 	}
 	k.mu.Unlock()
+}
+
+// boundedWait bounds the waits of one event's delivery (for another copy's
+// lock, for a claim held elsewhere) by a deadline, with a context that is
+// made only when something has to wait: most events take a free lock and
+// an in-process store's answer, and never need the context's timer.
+type boundedWait struct {
+	parent   context.Context
+	deadline time.Time
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+func newBoundedWait(parent context.Context, d time.Duration) boundedWait {
+	return boundedWait{parent: parent, deadline: time.Now().Add(d)}
+}
+
+// context is the parent bounded by the deadline, made on first use.
+func (w *boundedWait) context() context.Context {
+	if w.ctx == nil {
+		w.ctx, w.cancel = context.WithDeadline(w.parent, w.deadline)
+	}
+	return w.ctx
+}
+
+// err is the error of the wait's context, or of its parent while that
+// was not made.
+func (w *boundedWait) err() error {
+	if w.ctx != nil {
+		return w.ctx.Err()
+	}
+	return w.parent.Err()
+}
+
+// stop releases the context's timer, if one was made.
+func (w *boundedWait) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
 }

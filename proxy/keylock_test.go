@@ -9,39 +9,70 @@ import (
 
 func TestKeyLocks(t *testing.T) {
 	var k keyLocks
-	unlock, err := k.lock(context.Background(), "a")
+	free := newBoundedWait(context.Background(), time.Minute)
+	defer free.stop()
+	a, err := k.lock(&free, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Another key is independent.
-	unlockB, err := k.lock(context.Background(), "b")
+	// Another key is independent, and a free lock makes no context.
+	b, err := k.lock(&free, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlockB()
+	k.unlock("b", b)
+	if free.ctx != nil {
+		t.Fatal("a free lock made the wait's context")
+	}
 
-	// A second holder of "a" waits until its context ends.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := k.lock(ctx, "a"); !errors.Is(err, context.DeadlineExceeded) {
+	// A second holder of "a" waits until its deadline.
+	short := newBoundedWait(context.Background(), 20*time.Millisecond)
+	defer short.stop()
+	if _, err := k.lock(&short, "a"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second lock: %v, want deadline exceeded", err)
 	}
+	if !errors.Is(short.err(), context.DeadlineExceeded) {
+		t.Fatalf("wait's error %v, want deadline exceeded", short.err())
+	}
+	// ... or until its parent ends.
+	parent, cancel := context.WithCancel(context.Background())
+	cancel()
+	gone := newBoundedWait(parent, time.Minute)
+	defer gone.stop()
+	if _, err := k.lock(&gone, "a"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("lock with a canceled parent: %v, want canceled", err)
+	}
 	// ... or gets the lock once the holder unlocks.
-	got := make(chan func())
+	got := make(chan *keyLock)
 	go func() {
-		u, err := k.lock(context.Background(), "a")
+		w := newBoundedWait(context.Background(), time.Minute)
+		defer w.stop()
+		l, err := k.lock(&w, "a")
 		if err != nil {
 			t.Error(err)
 		}
-		got <- u
+		got <- l
 	}()
 	time.Sleep(10 * time.Millisecond)
-	unlock()
-	(<-got)()
+	k.unlock("a", a)
+	k.unlock("a", <-got)
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if len(k.m) != 0 {
 		t.Fatalf("locks left behind: %d", len(k.m))
+	}
+}
+
+func TestWaitForErrBeforeTheContextIsMade(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	w := newBoundedWait(parent, time.Minute)
+	defer w.stop()
+	if w.err() != nil {
+		t.Fatalf("err %v before anything ended", w.err())
+	}
+	cancel()
+	if !errors.Is(w.err(), context.Canceled) {
+		t.Fatalf("err %v after the parent ended, want canceled", w.err())
 	}
 }
