@@ -146,20 +146,26 @@ func failedAnswer(err error) *answer {
 	return &answer{status: ue.Status, err: ue}
 }
 
-// readAnswer reads the app's whole answer, at most maxUpstreamResponse,
-// into a buffer sized by its Content-Length when it gives one.
+// readAnswer reads the app's whole answer, at most maxUpstreamResponse:
+// into one buffer of its Content-Length when it gives one, else growing.
 func readAnswer(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	if resp.ContentLength > maxUpstreamResponse {
 		return nil, errResponseTooLarge
 	}
-	var buf []byte
 	if resp.ContentLength >= 0 {
-		buf = make([]byte, 0, resp.ContentLength+1) // +1: EOF is read without growing
-	} else {
-		buf = make([]byte, 0, 512)
+		// The Transport's body reader stops at Content-Length and reports
+		// a shorter body as io.ErrUnexpectedEOF.
+		buf := make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("reading upstream response: %w", err)
+		}
+		return buf, nil
 	}
-	w := bytes.NewBuffer(buf)
+	w := bytes.NewBuffer(make([]byte, 0, 512))
 	if _, err := w.ReadFrom(io.LimitReader(resp.Body, maxUpstreamResponse+1)); err != nil {
 		return nil, fmt.Errorf("reading upstream response: %w", err)
 	}

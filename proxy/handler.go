@@ -197,7 +197,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.reject(w, &rep, refusal(http.StatusForbidden, ReasonForbidden, nil))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, route.MaxBody))
+	body, err := readBody(w, req, route.MaxBody)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -233,6 +233,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	h.deliverBatch(w, req, route, events, rep)
+}
+
+// readBody reads the request's whole body, at most max bytes: into one
+// buffer of its Content-Length when it gives one within max, else through
+// http.MaxBytesReader (which answers a larger body with
+// *http.MaxBytesError and has the server close the connection).
+func readBody(w http.ResponseWriter, req *http.Request, max int64) ([]byte, error) {
+	n := req.ContentLength
+	if n < 0 || n > max {
+		return io.ReadAll(http.MaxBytesReader(w, req.Body, max))
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(req.Body, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // shorter than its Content-Length
+		}
+		return nil, err
+	}
+	return body, nil
 }
 
 // requestURL is the URL the sender called, for verifiers that sign it

@@ -12,9 +12,13 @@ import (
 // themselves if it failed). This keeps a burst of retries from turning into
 // a burst of store round trips.
 type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
+	mu   sync.Mutex
+	m    map[string]*keyLock
+	free []*keyLock // unused locks, reused (bounded by maxFreeLocks)
 }
+
+// maxFreeLocks bounds the unused locks kept for reuse.
+const maxFreeLocks = 256
 
 type keyLock struct {
 	ch   chan struct{} // holds one token while locked
@@ -31,7 +35,11 @@ func (k *keyLocks) lock(w *boundedWait, key string) (*keyLock, error) {
 	}
 	l := k.m[key]
 	if l == nil {
-		l = &keyLock{ch: make(chan struct{}, 1)}
+		if n := len(k.free); n > 0 {
+			l, k.free = k.free[n-1], k.free[:n-1]
+		} else {
+			l = &keyLock{ch: make(chan struct{}, 1)}
+		}
 		k.m[key] = l
 	}
 	l.refs++
@@ -62,7 +70,11 @@ func (k *keyLocks) unref(key string, l *keyLock) {
 	k.mu.Lock()
 	l.refs--
 	if l.refs == 0 {
+		// Nobody holds or waits for it (its channel is empty): reusable.
 		delete(k.m, key)
+		if len(k.free) < maxFreeLocks {
+			k.free = append(k.free, l)
+		}
 	}
 	k.mu.Unlock()
 }

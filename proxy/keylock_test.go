@@ -58,10 +58,23 @@ func TestKeyLocks(t *testing.T) {
 	k.unlock("a", <-got)
 
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if len(k.m) != 0 {
 		t.Fatalf("locks left behind: %d", len(k.m))
 	}
+	reusable := len(k.free)
+	k.mu.Unlock()
+	if reusable == 0 {
+		t.Fatal("no unused lock kept for reuse")
+	}
+	// A reused lock is free, and still excludes.
+	again, err := k.lock(&free, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.lock(&short, "c"); err == nil {
+		t.Fatal("a reused lock was taken twice")
+	}
+	k.unlock("c", again)
 }
 
 func TestWaitForErrBeforeTheContextIsMade(t *testing.T) {

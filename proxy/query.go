@@ -41,7 +41,7 @@ const maxQueryPairs = 256
 // reserved lists lower-cased parameter names the sender may not set.
 func strictQuery(raw string, reserved map[string]struct{}) (url.Values, error) {
 	if raw == "" {
-		return url.Values{}, nil
+		return nil, nil // reads as empty
 	}
 	if strings.IndexByte(raw, ';') >= 0 {
 		return nil, ErrQuerySemicolon
