@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,7 +24,29 @@ type Metrics struct {
 	reloads     *prometheus.CounterVec
 	stores      *storeCollector
 	queue       *queueMetrics
+	// The handles of the series Observe counts in, looked up once each:
+	// WithLabelValues hashes its labels and takes a lock on every call.
+	series    sync.Map // seriesKey → *series
+	verifies  sync.Map // [2]string{route, provider} → prometheus.Observer
+	upstreams sync.Map // upstreamKey → prometheus.Counter
 }
+
+type seriesKey struct{ route, provider, outcome, reason string }
+
+// series are the handles for one seriesKey: the webhook counter, and for
+// a known route its duration histogram.
+type series struct {
+	webhooks prometheus.Counter
+	total    prometheus.Observer
+}
+
+type upstreamKey struct {
+	route string
+	class int // status / 100
+}
+
+// upstreamClasses are the class labels of hookguard_upstream_responses_total.
+var upstreamClasses = [...]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // NewMetrics returns Metrics registered in a new registry, with the Go and
 // process collectors.
@@ -75,20 +98,55 @@ func NewMetrics() *Metrics {
 
 // Observe counts one report.
 func (m *Metrics) Observe(r Report) {
-	m.webhooks.WithLabelValues(r.Route, r.Provider, r.Outcome, r.Reason).Inc()
+	s := m.seriesOf(seriesKey{r.Route, r.Provider, r.Outcome, r.Reason})
+	s.webhooks.Inc()
 	if r.Route == "" {
 		return // unknown path: no per-route series
 	}
 	if r.Verify > 0 {
-		m.verifyDur.WithLabelValues(r.Route, r.Provider).Observe(r.Verify.Seconds())
+		m.verifyOf(r.Route, r.Provider).Observe(r.Verify.Seconds())
 	}
-	m.totalDur.WithLabelValues(r.Route, r.Provider, r.Outcome).Observe(r.Duration.Seconds())
+	s.total.Observe(r.Duration.Seconds())
 	if r.UpstreamStatus != 0 {
-		m.upstream.WithLabelValues(r.Route, strconv.Itoa(r.UpstreamStatus/100)+"xx").Inc()
+		m.upstreamOf(r.Route, r.UpstreamStatus).Inc()
 	}
 	if r.StoreError {
 		m.storeErrors.WithLabelValues(r.Route).Inc()
 	}
+}
+
+func (m *Metrics) seriesOf(k seriesKey) *series {
+	if s, ok := m.series.Load(k); ok {
+		return s.(*series)
+	}
+	s := &series{webhooks: m.webhooks.WithLabelValues(k.route, k.provider, k.outcome, k.reason)}
+	if k.route != "" {
+		s.total = m.totalDur.WithLabelValues(k.route, k.provider, k.outcome)
+	}
+	got, _ := m.series.LoadOrStore(k, s)
+	return got.(*series)
+}
+
+func (m *Metrics) verifyOf(route, provider string) prometheus.Observer {
+	k := [2]string{route, provider}
+	if o, ok := m.verifies.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	got, _ := m.verifies.LoadOrStore(k, m.verifyDur.WithLabelValues(route, provider))
+	return got.(prometheus.Observer)
+}
+
+func (m *Metrics) upstreamOf(route string, status int) prometheus.Counter {
+	k := upstreamKey{route, status / 100}
+	if c, ok := m.upstreams.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	class := strconv.Itoa(k.class) + "xx"
+	if k.class >= 0 && k.class < len(upstreamClasses) {
+		class = upstreamClasses[k.class]
+	}
+	got, _ := m.upstreams.LoadOrStore(k, m.upstream.WithLabelValues(route, class))
+	return got.(prometheus.Counter)
 }
 
 // FramingRejected counts a connection refused for ambiguous framing; it
