@@ -311,13 +311,27 @@ func (h *Handler) reject(w http.ResponseWriter, rep *Report, err error) {
 
 // report logs one line and tells the observer. err is logged as the detail
 // of the reason; verifier and upstream errors never contain secrets.
+//
+// The line goes straight to the logger's handler: slog.Logger would also
+// walk the stack for a source location that is never logged.
 func (h *Handler) report(rep *Report, err error) {
 	h.obs.Observe(*rep)
-	attrs := []slog.Attr{
+	level := slog.LevelInfo
+	switch rep.Outcome {
+	case OutcomeRejected, OutcomeUpstreamError, OutcomeBusy:
+		level = slog.LevelWarn
+	}
+	ctx := context.Background()
+	lh := h.log.Handler()
+	if !lh.Enabled(ctx, level) {
+		return
+	}
+	var buf [11]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("route", rep.Route),
 		slog.String("provider", rep.Provider),
 		slog.String("outcome", rep.Outcome),
-	}
+	)
 	if rep.EventID != "" {
 		attrs = append(attrs, slog.String("event_id", rep.EventID))
 	}
@@ -341,12 +355,9 @@ func (h *Handler) report(rep *Report, err error) {
 		slog.String("remote", addrString(rep.Remote)),
 		slog.Float64("duration_ms", float64(rep.Duration.Microseconds())/1000),
 	)
-	level := slog.LevelInfo
-	switch rep.Outcome {
-	case OutcomeRejected, OutcomeUpstreamError, OutcomeBusy:
-		level = slog.LevelWarn
-	}
-	h.log.LogAttrs(context.Background(), level, "webhook", attrs...)
+	rec := slog.NewRecord(time.Now(), level, "webhook", 0)
+	rec.AddAttrs(attrs...)
+	lh.Handle(ctx, rec)
 }
 
 func addrString(a netip.Addr) string {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookguard/hookguard/internal/logbuf"
 	"github.com/hookguard/hookguard/listen"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
@@ -39,7 +40,11 @@ func serve(ctx context.Context, args []string, e env, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// One webhook, one line: buffered, so that the lines of a busy
+	// second go out in a few writes; everything is written out on return.
+	logOut := logbuf.New(logbuf.Config{Out: stderr})
+	defer logOut.Close()
+	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 	if cfg.Dedupe != nil && cfg.Dedupe.Store == "redis" {
 		redis.SetLogger(redisLogger{logger})
 	}

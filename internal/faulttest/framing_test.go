@@ -155,8 +155,8 @@ func TestFramingRefused(t *testing.T) {
 			}
 		})
 	}
-	if log := hg.log(); !strings.Contains(log, "ambiguous HTTP/1 framing") || strings.Contains(log, lkSecret) {
-		t.Errorf("log lacks the refusals or shows the secret:\n%s", log)
+	if !hg.awaitLog("ambiguous HTTP/1 framing", 5*time.Second) || strings.Contains(hg.log(), lkSecret) {
+		t.Errorf("log lacks the refusals or shows the secret:\n%s", hg.log())
 	}
 }
 

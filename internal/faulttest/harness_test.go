@@ -243,6 +243,21 @@ func (p *hgProc) log() string {
 	return string(b)
 }
 
+// awaitLog reports whether the log contains sub, waiting up to within for
+// it: hookguard writes its log out a little after each line (logbuf).
+func (p *hgProc) awaitLog(sub string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if b, _ := os.ReadFile(p.logPath); strings.Contains(string(b), sub) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // checkLog fails on a data race report or a panic in hookguard's output.
 func (p *hgProc) checkLog(t *testing.T) {
 	t.Helper()

@@ -4,7 +4,9 @@ package syncbuf
 
 import (
 	"bytes"
+	"strings"
 	"sync"
+	"time"
 )
 
 // Buffer is a bytes.Buffer guarded by a mutex. The zero value is ready.
@@ -31,4 +33,20 @@ func (b *Buffer) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf.Reset()
+}
+
+// Await reports whether what was written contains sub, waiting up to
+// within for it: a writer that buffers (hookguard's log) writes a line
+// out a little after it was logged.
+func (b *Buffer) Await(sub string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if strings.Contains(b.String(), sub) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
