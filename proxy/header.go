@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,13 +28,22 @@ var hopByHop = []string{
 func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned bool) http.Header {
 	h := make(http.Header, len(in.Header)+10)
 	resign := r.Forward.SigningKey != nil
+	var connBuf [2][]string
+	connection := connBuf[:0] // the Connection values, whatever the name's case
 	for k, vv := range in.Header {
 		if droppedIncoming(k, resign) {
 			continue
 		}
 		// Go's server gives canonical names; a name that is not (from a
 		// hand-made request) is made so, so that every rule below sees it.
-		if ck := textproto.CanonicalMIMEHeaderKey(k); ck != k {
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		if ck == "Connection" {
+			connection = append(connection, vv)
+		}
+		if isHopByHop(ck) {
+			continue
+		}
+		if ck != k {
 			h[ck] = append(h[ck][:len(h[ck]):len(h[ck])], vv...)
 			continue
 		}
@@ -41,7 +51,9 @@ func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned boo
 		// changes them, and every header hookguard sets gets its own.
 		h[k] = vv
 	}
-	removeHopByHop(h)
+	for _, vv := range connection {
+		removeListed(h, vv)
+	}
 	if resigned {
 		for _, k := range r.signatureHeaders {
 			h.Del(k)
@@ -83,17 +95,28 @@ func normalizedHeader(in *http.Request, r *Route, ev *verify.Event, resigned boo
 // removeHopByHop deletes the headers of one connection, and those the
 // Connection header names, from a request's or a response's header.
 func removeHopByHop(h http.Header) {
-	for _, f := range h["Connection"] {
-		for _, name := range strings.Split(f, ",") {
+	removeListed(h, h["Connection"])
+	for _, k := range hopByHop {
+		delete(h, k) // canonical names
+	}
+}
+
+// removeListed deletes the headers that the values of a Connection
+// header name.
+func removeListed(h http.Header, connection []string) {
+	for _, f := range connection {
+		for f != "" {
+			var name string
+			name, f, _ = strings.Cut(f, ",")
 			if name = textproto.TrimString(name); name != "" {
 				h.Del(name)
 			}
 		}
 	}
-	for _, k := range hopByHop {
-		delete(h, k) // canonical names
-	}
 }
+
+// isHopByHop reports whether the canonical name is one of hopByHop.
+func isHopByHop(name string) bool { return slices.Contains(hopByHop, name) }
 
 // droppedIncoming reports whether an incoming header named name is removed
 // before forwarding:

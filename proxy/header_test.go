@@ -80,9 +80,14 @@ func TestNormalizedHeaderDropsHopByHop(t *testing.T) {
 		"Upgrade":           {"h2c"},
 		"Transfer-Encoding": {"chunked"},
 		"Content-Type":      {"application/json"},
+		// Names as a hand-made request may have them: not canonical.
+		"connection":          {"x-other-hop"},
+		"X-Other-Hop":         {"2"},
+		"proxy-authorization": {"Basic c2VjcmV0"},
 	}, RemoteAddr: "192.0.2.1:5"}
 	h := normalizedHeader(in, &Route{Name: "/r"}, &verify.Event{Provider: "p", ID: "id"}, false)
-	for _, k := range []string{"Connection", "X-Secret-Hop", "Keep-Alive", "Te", "Trailer", "Upgrade", "Transfer-Encoding"} {
+	for _, k := range []string{"Connection", "X-Secret-Hop", "Keep-Alive", "Te", "Trailer", "Upgrade", "Transfer-Encoding",
+		"X-Other-Hop", "Proxy-Authorization"} {
 		if _, ok := h[k]; ok {
 			t.Errorf("%s reached the app", k)
 		}
