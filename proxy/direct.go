@@ -1,0 +1,483 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Limits and defaults of the direct client.
+const (
+	directBufferSize         = 4 << 10 // each of a connection's bufio.Reader and bufio.Writer
+	directMaxInformational   = 8       // 1xx answers skipped before the final one
+	directDefaultMaxIdle     = 64
+	directDefaultIdleTimeout = 90 * time.Second
+	// maxUpstreamHeader bounds the bytes read from the connection until
+	// the header of the final answer is read, 1xx answers included.
+	maxUpstreamHeader = 1 << 20
+)
+
+var (
+	errInvalidMethod        = errors.New("invalid method")
+	errInvalidHeaderName    = errors.New("invalid header name")
+	errInvalidHeaderValue   = errors.New("invalid header value")
+	errTooManyInformational = errors.New("more than 8 informational (1xx) answers")
+	errUnexpectedSwitch     = errors.New("unexpected 101 Switching Protocols")
+	errInvalidStatus        = errors.New("answer status outside 200-599")
+	errUpstreamHeader       = errors.New("upstream response header larger than 1 MiB")
+)
+
+// directClient is a synchronous HTTP/1.1 client for plain-http upstreams
+// reached without a proxy. The app's answer is read whole before hookguard
+// replies anyway, so the client writes the request and reads the answer on
+// a pooled keep-alive connection in the calling goroutine: no goroutine per
+// connection or per request, no channel hand-offs, and the deadline is the
+// connection's own (no context or timer per request; only a dial gets a
+// context). Everything else (https, a proxy from the environment) keeps
+// http.Transport.
+//
+// Its rules:
+//   - The request is written by Request.Write, always with a Content-Length
+//     (never chunked, no trailers), in one flush. A method or header name
+//     that is not a token and a header value with a control character
+//     other than HTAB are refused before anything is sent, as
+//     http.Transport refuses them.
+//   - One deadline covers the dial, the write and the read. A timeout is an
+//     error whose net.Error Timeout() is true.
+//   - 1xx answers are skipped, at most 8; a 101 is an error (no upgrade is
+//     ever asked for), and so is a final status outside 200-599. The
+//     header, 1xx answers included, is read within maxUpstreamHeader bytes
+//     and the body by readAnswer, within maxUpstreamResponse; the rest of a
+//     body too large is not read, the connection is closed.
+//   - A connection goes back to the pool (per address, most recently used
+//     first, at most MaxIdle) only after an answer read whole, when neither
+//     side asked to close and nothing follows the answer in the buffer. An
+//     idle connection older than IdleTimeout is closed, not reused.
+//   - An app may close an idle connection just as it is reused; http.Transport
+//     sees that with its background read, this client cannot. So a request
+//     on a reused connection whose write fails, or whose answer fails with
+//     EOF, ECONNRESET or EPIPE before any byte of it arrived, is sent again
+//     once on a newly dialed connection, if the deadline has not passed. A
+//     new connection, a timeout, or an answer already begun is never
+//     retried. The retry is safe for hookguard because delivery is
+//     at-least-once anyway: the alternative, a 502, makes the sender retry
+//     the same event, and the app may have received it either way.
+//
+// What it cannot see: bytes an app sends on a connection while it is idle
+// (an unsolicited 408, say) are read as the answer to the next request sent
+// on it.
+//
+// It is safe for concurrent use; a connection is used by one goroutine at a
+// time.
+type directClient struct {
+	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	maxIdle     int
+	idleTimeout time.Duration
+	now         func() time.Time
+
+	mu   sync.Mutex
+	idle map[string][]*directConn // by address, most recently used last
+	gen  uint64                   // bumped by closeIdle; a connection from before is not pooled again
+}
+
+// directConfig configures a directClient; the zero value is ready to use.
+type directConfig struct {
+	Dial        func(ctx context.Context, network, addr string) (net.Conn, error) // nil: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	MaxIdle     int                                                               // idle connections kept per address; 0: 64
+	IdleTimeout time.Duration                                                     // an idle connection older than this is closed, not reused; 0: 90s
+	Now         func() time.Time                                                  // nil: time.Now (used for idle ages; deadlines use real time)
+}
+
+// newDirectClient returns a client configured by cfg, defaults filled in.
+func newDirectClient(cfg directConfig) *directClient {
+	c := &directClient{
+		dial:        cfg.Dial,
+		maxIdle:     cfg.MaxIdle,
+		idleTimeout: cfg.IdleTimeout,
+		now:         cfg.Now,
+		idle:        make(map[string][]*directConn),
+	}
+	if c.dial == nil {
+		c.dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
+	if c.maxIdle <= 0 {
+		c.maxIdle = directDefaultMaxIdle
+	}
+	if c.idleTimeout <= 0 {
+		c.idleTimeout = directDefaultIdleTimeout
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c
+}
+
+// do sends out with body to addr ("host:port") and returns the app's whole
+// answer, all before deadline (the zero time: none). The caller sets out's
+// Method, URL, Host and Header; do sets its Body and ContentLength from
+// body, and clears TransferEncoding and Trailer. The Response's Body is
+// already read and closed (http.NoBody); its StatusCode and Header are the
+// final answer's.
+func (c *directClient) do(addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
+	resp, answer, err := c.roundTrip(addr, deadline, out, body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upstream %s: %w", addr, err)
+	}
+	return resp, answer, nil
+}
+
+// closeIdle closes the idle connections. Connections in use at the time
+// are closed when their request is done, not pooled; later requests pool
+// as before.
+func (c *directClient) closeIdle() {
+	c.mu.Lock()
+	idle := c.idle
+	c.idle = make(map[string][]*directConn)
+	c.gen++
+	c.mu.Unlock()
+	for _, list := range idle {
+		for _, pc := range list {
+			pc.close()
+		}
+	}
+}
+
+// roundTrip is do without the address in its errors.
+func (c *directClient) roundTrip(addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
+	if err := checkOutgoing(out); err != nil {
+		return nil, nil, err
+	}
+	if expired(deadline) {
+		return nil, nil, os.ErrDeadlineExceeded
+	}
+	pc := c.takeIdle(addr)
+	if pc == nil {
+		var err error
+		if pc, err = c.dialConn(addr, deadline); err != nil {
+			return nil, nil, err
+		}
+	}
+	resp, answer, stale, err := c.exchange(pc, deadline, out, body)
+	if stale && !expired(deadline) {
+		if pc, err = c.dialConn(addr, deadline); err != nil {
+			return nil, nil, err
+		}
+		resp, answer, _, err = c.exchange(pc, deadline, out, body)
+	}
+	return resp, answer, err
+}
+
+// exchange sends out on pc and reads the answer, then pools pc or closes
+// it. stale reports a failure that an app closing the reused connection
+// explains: the write failed, or the answer failed before its first byte
+// with an error of a closed connection.
+func (c *directClient) exchange(pc *directConn, deadline time.Time, out *http.Request, body []byte) (resp *http.Response, answer []byte, stale bool, err error) {
+	if err = pc.send(deadline, out, body); err != nil {
+		pc.close()
+		return nil, nil, pc.reused && pc.meter.werr != nil && !isTimeout(pc.meter.werr), err
+	}
+	if resp, err = pc.receive(out); err != nil {
+		pc.close()
+		return nil, nil, pc.reused && pc.meter.read == 0 && closedByPeer(err), err
+	}
+	// readAnswer closes the body; the body's own Close would read the rest
+	// of an answer too large, until the deadline. The connection is closed
+	// instead.
+	pc.body.r = resp.Body
+	resp.Body = &pc.body
+	answer, err = readAnswer(resp)
+	resp.Body, pc.body.r = http.NoBody, nil
+	if err != nil {
+		pc.close()
+		return nil, nil, false, err
+	}
+	if resp.Close || out.Close || saysClose(out.Header) || pc.br.Buffered() > 0 {
+		pc.close()
+	} else {
+		c.put(pc)
+	}
+	return resp, answer, false, nil
+}
+
+// takeIdle returns the most recently used idle connection to addr, or nil.
+// When that one has been idle too long, so have all the older ones: they
+// are all closed.
+func (c *directClient) takeIdle(addr string) *directConn {
+	now := c.now()
+	c.mu.Lock()
+	list := c.idle[addr]
+	if len(list) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	top := list[len(list)-1]
+	if now.Sub(top.idleSince) <= c.idleTimeout {
+		list[len(list)-1] = nil
+		c.idle[addr] = list[:len(list)-1]
+		c.mu.Unlock()
+		top.reused = true
+		return top
+	}
+	delete(c.idle, addr) // list is no longer shared: closed below, unlocked
+	c.mu.Unlock()
+	for _, pc := range list {
+		pc.close()
+	}
+	return nil
+}
+
+// put pools pc, now idle, unless closeIdle was called since it was dialed.
+// The oldest idle connections to its address are closed if they have been
+// idle too long or are one too many.
+func (c *directClient) put(pc *directConn) {
+	if pc.conn.SetDeadline(time.Time{}) != nil {
+		pc.close()
+		return
+	}
+	now := c.now()
+	pc.idleSince = now
+	c.mu.Lock()
+	if pc.gen != c.gen {
+		c.mu.Unlock()
+		pc.close()
+		return
+	}
+	list := c.idle[pc.addr]
+	drop := 0
+	for drop < len(list) && now.Sub(list[drop].idleSince) > c.idleTimeout {
+		drop++
+	}
+	if over := len(list) - drop + 1 - c.maxIdle; over > 0 {
+		drop += over
+	}
+	var dropped []*directConn
+	if drop > 0 {
+		dropped = append(dropped, list[:drop]...) // rare: copied to close them unlocked
+		n := copy(list, list[drop:])
+		clear(list[n:])
+		list = list[:n]
+	}
+	c.idle[pc.addr] = append(list, pc)
+	c.mu.Unlock()
+	for _, old := range dropped {
+		old.close()
+	}
+}
+
+// dialConn dials a new connection to addr before deadline.
+func (c *directClient) dialConn(addr string, deadline time.Time) (*directConn, error) {
+	c.mu.Lock()
+	gen := c.gen // a closeIdle during the dial applies to this connection too
+	c.mu.Unlock()
+	ctx := context.Background()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	conn, err := c.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	pc := &directConn{conn: conn, addr: addr, gen: gen}
+	pc.meter.conn = conn
+	pc.meter.limit = -1
+	pc.br = bufio.NewReaderSize(&pc.meter, directBufferSize)
+	pc.bw = bufio.NewWriterSize(&pc.meter, directBufferSize)
+	return pc, nil
+}
+
+// directConn is one connection of a directClient, with its buffers.
+type directConn struct {
+	conn      net.Conn
+	addr      string
+	meter     connMeter // between conn and the buffers
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	body      undrainedBody // the answer's body while it is read
+	gen       uint64        // the client's generation when dialed
+	idleSince time.Time
+	reused    bool // taken from the pool for the current request
+}
+
+// send writes out, with body, in one flush, after setting the deadline for
+// the whole exchange.
+func (pc *directConn) send(deadline time.Time, out *http.Request, body []byte) error {
+	pc.meter.read, pc.meter.werr = 0, nil
+	if err := pc.conn.SetDeadline(deadline); err != nil {
+		return err
+	}
+	out.ContentLength = int64(len(body))
+	out.TransferEncoding, out.Trailer = nil, nil
+	if len(body) == 0 {
+		out.Body = http.NoBody // with ContentLength 0, "Content-Length: 0"; any other Body would be probed, maybe chunked
+	} else {
+		out.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if err := out.Write(pc.bw); err != nil {
+		return err
+	}
+	return pc.bw.Flush()
+}
+
+// receive reads the header of the final answer to out, skipping 1xx
+// answers, within maxUpstreamHeader bytes.
+func (pc *directConn) receive(out *http.Request) (*http.Response, error) {
+	pc.meter.limit = maxUpstreamHeader
+	defer func() { pc.meter.limit = -1 }()
+	for informational := 0; ; {
+		resp, err := http.ReadResponse(pc.br, out)
+		if err != nil {
+			return nil, err
+		}
+		switch code := resp.StatusCode; {
+		case code == http.StatusSwitchingProtocols:
+			return nil, errUnexpectedSwitch
+		case code >= 100 && code < 200:
+			if informational++; informational > directMaxInformational {
+				return nil, errTooManyInformational
+			}
+			continue
+		case code < 200 || code > 599:
+			return nil, fmt.Errorf("%w: %d", errInvalidStatus, code)
+		}
+		return resp, nil
+	}
+}
+
+// close closes the connection; it is never used again.
+func (pc *directConn) close() { pc.conn.Close() }
+
+// connMeter is a connection as its buffers see it: it counts the bytes
+// read (to tell whether an answer began), fails reads past limit (when
+// not negative), and keeps the last write error (to tell a failed
+// connection from a request Write refused).
+type connMeter struct {
+	conn  net.Conn
+	read  int64
+	limit int64
+	werr  error
+}
+
+// Read reads from the connection, counting, within the limit.
+func (m *connMeter) Read(p []byte) (int, error) {
+	if m.limit >= 0 {
+		left := m.limit - m.read
+		if left <= 0 {
+			return 0, errUpstreamHeader
+		}
+		if int64(len(p)) > left {
+			p = p[:left]
+		}
+	}
+	n, err := m.conn.Read(p)
+	m.read += int64(n)
+	return n, err
+}
+
+// Write writes to the connection and keeps its error.
+func (m *connMeter) Write(p []byte) (int, error) {
+	n, err := m.conn.Write(p)
+	if err != nil {
+		m.werr = err
+	}
+	return n, err
+}
+
+// undrainedBody is an answer's body whose Close does nothing: the
+// connection is pooled only after the body was read to its end, and closed
+// otherwise.
+type undrainedBody struct{ r io.Reader }
+
+// Read reads the body.
+func (b *undrainedBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// Close does nothing: what is left of the body stays unread.
+func (b *undrainedBody) Close() error { return nil }
+
+// checkOutgoing refuses what http.Transport refuses and Request.Write
+// would send as is or drop silently: a method or a header name that is not
+// an RFC 7230 token, a header value with a control character other than
+// HTAB. Values are not quoted in the error: they may be secrets.
+func checkOutgoing(out *http.Request) error {
+	if out.Method != "" && !isToken(out.Method) {
+		return fmt.Errorf("%w %q", errInvalidMethod, out.Method)
+	}
+	for name, values := range out.Header {
+		if !isToken(name) {
+			return fmt.Errorf("%w %q", errInvalidHeaderName, name)
+		}
+		for _, v := range values {
+			if !validFieldValue(v) {
+				return fmt.Errorf("%w for %s", errInvalidHeaderValue, name)
+			}
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is an RFC 7230 token: one or more of the
+// letters, digits and !#$%&'*+-.^_`|~.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue reports whether v holds no control character (below
+// 0x20, or DEL) other than HTAB, as httpguts.ValidHeaderFieldValue.
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// saysClose reports whether a Connection header in h holds "close".
+func saysClose(h http.Header) bool {
+	for _, f := range h["Connection"] {
+		for name := range strings.SplitSeq(f, ",") {
+			if strings.EqualFold(strings.TrimSpace(name), "close") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// closedByPeer reports whether err is what reading from or writing to a
+// connection the peer has closed gives.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// isTimeout reports whether err is a timeout, as upstreamError sees one.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// expired reports whether deadline, if any, has passed.
+func expired(deadline time.Time) bool {
+	return !deadline.IsZero() && !time.Now().Before(deadline)
+}
