@@ -92,8 +92,6 @@ func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *v
 // The body goes out with Content-Length, never chunked (several app
 // servers answer 411 to chunked requests), and without trailers.
 func (h *Handler) send(ctx context.Context, r *Route, header http.Header, rawQuery string, body []byte) *answer {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
-	defer cancel()
 	if key := r.Forward.SigningKey; key != nil {
 		// Signed now, at sending: receivers refuse old timestamps, and a
 		// queued event may be sent long after it arrived.
@@ -106,7 +104,7 @@ func (h *Handler) send(ctx context.Context, r *Route, header http.Header, rawQue
 	if _, ok := header["User-Agent"]; !ok {
 		header["User-Agent"] = noUserAgent
 	}
-	out := (&http.Request{
+	out := &http.Request{
 		Method:        http.MethodPost,
 		URL:           r.target(rawQuery),
 		Proto:         "HTTP/1.1",
@@ -115,7 +113,24 @@ func (h *Handler) send(ctx context.Context, r *Route, header http.Header, rawQue
 		Header:        header,
 		ContentLength: int64(len(body)),
 		Host:          r.Upstream.Host,
-	}).WithContext(ctx)
+	}
+	if r.directAddr != "" && ctx.Done() == nil {
+		// Nothing can cancel ctx (a sync forward's is detached from the
+		// sender): the route's timeout, as the connection's deadline, is
+		// the only bound.
+		deadline := time.Now().Add(r.Timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		resp, answerBody, err := h.direct.do(r.directAddr, deadline, out, body)
+		if err != nil {
+			return failedAnswer(err)
+		}
+		return appAnswer(resp, answerBody)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	defer cancel()
+	out = out.WithContext(ctx)
 	if len(body) == 0 {
 		// A zero ContentLength with a non-nil Body means "unknown" to the
 		// Transport, which would send it chunked.
@@ -134,9 +149,21 @@ func (h *Handler) send(ctx context.Context, r *Route, header http.Header, rawQue
 	if err != nil {
 		return failedAnswer(err)
 	}
+	return appAnswer(resp, answerBody)
+}
+
+// appAnswer is the answer the app gave, read whole: its status and body,
+// its header without those of one connection and without Content-Length
+// (set again for what is sent back). A status outside 200-599 is no
+// answer (502): net/http's reader takes any three digits, and a status
+// below 100 could not even be written back.
+func appAnswer(resp *http.Response, body []byte) *answer {
+	if resp.StatusCode < 200 || resp.StatusCode > 599 {
+		return failedAnswer(fmt.Errorf("%w: %d", errInvalidStatus, resp.StatusCode))
+	}
 	removeHopByHop(resp.Header)
-	resp.Header.Del("Content-Length") // set again for what is sent back
-	return &answer{status: resp.StatusCode, header: resp.Header, body: answerBody}
+	resp.Header.Del("Content-Length")
+	return &answer{status: resp.StatusCode, header: resp.Header, body: body}
 }
 
 // failedAnswer is an answer the app did not give: 504 if it timed out,

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +74,9 @@ type Handler struct {
 	obs          Observer
 	inFlightWait time.Duration
 	transport    http.RoundTripper
+	// direct sends to the routes with a directAddr; nil when Config.Transport
+	// was given (every route then uses it).
+	direct *directClient
 	// locks serializes concurrent copies of one event on this instance.
 	locks keyLocks
 	// storeDownUntil (Unix ns), per store, skips a store after it failed.
@@ -140,9 +145,42 @@ func New(cfg Config) (*Handler, error) {
 	transport := cfg.Transport
 	if transport == nil {
 		transport = defaultTransport()
+		h.direct = newDirectClient(directConfig{MaxIdle: 64})
+		for _, r := range h.routes {
+			r.directAddr = directAddr(r.Upstream)
+		}
 	}
 	h.transport = transport
 	return h, nil
+}
+
+// directAddr is the host:port of a plain-http upstream that no proxy from
+// the environment (HTTP_PROXY, NO_PROXY) applies to, for the directClient;
+// "" for any other, which the Transport reaches.
+func directAddr(u *url.URL) string {
+	if u.Scheme != "http" || u.User != nil {
+		return ""
+	}
+	if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// CloseIdleConnections closes the connections to the apps that no request
+// uses now. Call it on a handler no longer served (after a reload): its
+// requests in flight finish, then their connections are closed too.
+func (h *Handler) CloseIdleConnections() {
+	if h.direct != nil {
+		h.direct.closeIdle()
+	}
+	if t, ok := h.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 }
 
 func defaultTransport() *http.Transport {

@@ -59,6 +59,10 @@ type Route struct {
 	// signsURL: the verifier's signature covers the request URL
 	// (verify.URLSigner), so it is built for it.
 	signsURL bool
+	// directAddr, when set, is the host:port of a plain-http upstream
+	// reached without a proxy: sync forwards go through the handler's
+	// directClient instead of its Transport.
+	directAddr string
 	// signatureHeaders carry the sender's signature over the body
 	// (verify.SignatureHeaderer), dropped when the body is re-shaped.
 	signatureHeaders []string

@@ -128,6 +128,7 @@ func (rt *runtime) reloadLocked(force bool) (string, error) {
 		return reloadRestartRequired, fmt.Errorf("a route timeout of %v is longer than the %v the listener's write timeout was set for: %w", t, rt.maxTimeout, errRestart)
 	}
 	rt.cur.Store(g)
+	old.handler.CloseIdleConnections() // its requests in flight finish first
 	rt.fingerprint = fp
 	if rt.disp != nil {
 		if err := rt.disp.reconcile(dispatcherSpecs(cfg)); err != nil {
