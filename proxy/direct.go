@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -319,12 +318,7 @@ func (pc *directConn) send(deadline time.Time, out *http.Request, body []byte) e
 	}
 	out.ContentLength = int64(len(body))
 	out.TransferEncoding, out.Trailer = nil, nil
-	if len(body) == 0 {
-		out.Body = http.NoBody // with ContentLength 0, "Content-Length: 0"; any other Body would be probed, maybe chunked
-	} else {
-		out.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	if err := out.Write(pc.bw); err != nil {
+	if err := writeRequest(pc.bw, out, body); err != nil {
 		return err
 	}
 	return pc.bw.Flush()
