@@ -156,7 +156,7 @@ func (h *Handler) claim(w *boundedWait, store dedupe.Store, key string) (dedupe.
 	poll := 10 * time.Millisecond
 	downUntil := h.storeDownUntil[store]
 	for {
-		if h.now().UnixNano() < downUntil.Load() {
+		if d := downUntil.Load(); d != 0 && h.now().UnixNano() < d {
 			return dedupe.Result{}, errStoreBackoff
 		}
 		var res dedupe.Result

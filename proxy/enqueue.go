@@ -33,7 +33,7 @@ const enqueueTimeout = 5 * time.Second
 // so its marks survive a restart.
 func (h *Handler) enqueue(req *http.Request, r *Route, ev *verify.Event, split bool, rep Report) *result {
 	rep.EventID, rep.Type = eventID(ev), ev.Type
-	body, err := forwardBody(r, ev, h.now())
+	body, err := forwardBody(r, ev, h.now)
 	if err != nil {
 		return h.failed(&rep, OutcomeRejected, refusal(http.StatusInternalServerError, ReasonQueueError, err), "")
 	}

@@ -59,9 +59,9 @@ func eventID(ev *verify.Event) string {
 }
 
 // forwardBody is the body sent to the app for one event.
-func forwardBody(r *Route, ev *verify.Event, now time.Time) ([]byte, error) {
+func forwardBody(r *Route, ev *verify.Event, now func() time.Time) ([]byte, error) {
 	if r.Forward.Format == FormatCloudEvents {
-		return cloudEvent(r, ev, now)
+		return cloudEvent(r, ev, now())
 	}
 	return ev.Body, nil
 }
@@ -74,7 +74,7 @@ func forwardBody(r *Route, ev *verify.Event, now time.Time) ([]byte, error) {
 // split says the event is one part of the request body (a batch item):
 // the sender's signature does not cover it and is not forwarded.
 func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *verify.Event, split bool) *answer {
-	body, err := forwardBody(r, ev, h.now())
+	body, err := forwardBody(r, ev, h.now)
 	if err != nil {
 		return &answer{status: http.StatusBadGateway, err: refusal(http.StatusBadGateway, ReasonUnreachable, err)}
 	}

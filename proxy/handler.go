@@ -393,7 +393,7 @@ func (h *Handler) report(rep *Report, err error) {
 		slog.String("remote", addrString(rep.Remote)),
 		slog.Float64("duration_ms", float64(rep.Duration.Microseconds())/1000),
 	)
-	rec := slog.NewRecord(time.Now(), level, "webhook", 0)
+	rec := slog.NewRecord(rep.Start.Add(rep.Duration), level, "webhook", 0) // when it was answered
 	rec.AddAttrs(attrs...)
 	lh.Handle(ctx, rec)
 }

@@ -80,24 +80,25 @@ func (k *keyLocks) unref(key string, l *keyLock) {
 }
 
 // boundedWait bounds the waits of one event's delivery (for another copy's
-// lock, for a claim held elsewhere) by a deadline, with a context that is
-// made only when something has to wait: most events take a free lock and
+// lock, for a claim held elsewhere) by a timeout from the first of them,
+// with a context that is made only when something has to wait: most events take a free lock and
 // an in-process store's answer, and never need the context's timer.
 type boundedWait struct {
-	parent   context.Context
-	deadline time.Time
-	ctx      context.Context
-	cancel   context.CancelFunc
+	parent  context.Context
+	timeout time.Duration
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
-func newBoundedWait(parent context.Context, d time.Duration) boundedWait {
-	return boundedWait{parent: parent, deadline: time.Now().Add(d)}
+// newBoundedWait bounds the waits by timeout, counted from the first.
+func newBoundedWait(parent context.Context, timeout time.Duration) boundedWait {
+	return boundedWait{parent: parent, timeout: timeout}
 }
 
-// context is the parent bounded by the deadline, made on first use.
+// context is the parent bounded by the timeout, made on first use.
 func (w *boundedWait) context() context.Context {
 	if w.ctx == nil {
-		w.ctx, w.cancel = context.WithDeadline(w.parent, w.deadline)
+		w.ctx, w.cancel = context.WithTimeout(w.parent, w.timeout)
 	}
 	return w.ctx
 }
