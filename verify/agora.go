@@ -100,7 +100,7 @@ func (v *Agora) Verify(r *Request) ([]Event, error) {
 		return nil, fmt.Errorf("agora: %w", ErrSignatureMismatch)
 	}
 
-	fields, err := objectFields(r.Body)
+	fields, err := objectMembers(r.Body, "noticeId", "eventType", "notifyMs")
 	if err != nil {
 		return nil, fmt.Errorf("agora: %w: %w", ErrMalformedBody, err)
 	}

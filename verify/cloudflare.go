@@ -70,7 +70,7 @@ func (v *CloudflareStream) Verify(r *Request) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cloudflare-stream: %w", err)
 	}
-	fields, err := objectFields(r.Body)
+	fields, err := objectMembers(r.Body, "uid", "status")
 	if err != nil {
 		return nil, fmt.Errorf("cloudflare-stream: %w: %w", ErrMalformedBody, err)
 	}

@@ -31,14 +31,36 @@ var (
 // disagree on which one wins), nesting deeper than MaxJSONDepth and trailing
 // data, so that what a verifier reads is what the app will read.
 //
-// b is validated by json.Valid first (no allocation), then walked once by
-// checkJSON; the members are then cut out by a scanner that can rely on
-// that validity.
+// b is validated in one pass by scanObject (no allocation); the members
+// are then cut out by a scanner that can rely on that validity.
 func objectFields(b []byte) (map[string]json.RawMessage, error) {
-	if err := validJSON(b); err != nil {
+	if err := scanObject(b, nil, nil); err != nil {
 		return nil, err
 	}
 	return cutMembers(b)
+}
+
+// objectMembers validates b as objectFields does and returns only the
+// top-level members named (names distinct; compared after decoding
+// escapes, as objectFields does), keyed by the strings given: nothing is
+// copied, and b is walked once.
+func objectMembers(b []byte, names ...string) (map[string]json.RawMessage, error) {
+	var buf [8]jsonSpan
+	spans := buf[:0]
+	if len(names) > len(buf) {
+		spans = make([]jsonSpan, 0, len(names))
+	}
+	spans = spans[:len(names)]
+	if err := scanObject(b, names, spans); err != nil {
+		return nil, err
+	}
+	m := make(map[string]json.RawMessage, len(names))
+	for k, sp := range spans {
+		if sp.present() {
+			m[names[k]] = json.RawMessage(sp.in(b))
+		}
+	}
+	return m, nil
 }
 
 // validJSON reports why b is not exactly one valid JSON value in UTF-8,

@@ -65,7 +65,7 @@ func (v *Mux) Verify(r *Request) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mux: %w", err)
 	}
-	fields, err := objectFields(r.Body)
+	fields, err := objectMembers(r.Body, "id", "type", "created_at")
 	if err != nil {
 		return nil, fmt.Errorf("mux: %w: %w", ErrMalformedBody, err)
 	}

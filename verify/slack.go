@@ -102,7 +102,7 @@ func (v *Slack) Verify(r *Request) ([]Event, error) {
 		}
 		return []Event{ev}, nil
 	}
-	fields, err := objectFields(r.Body)
+	fields, err := objectMembers(r.Body, "type", "challenge", "event_id", "event", "event_time")
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w: %w", ErrMalformedBody, err)
 	}

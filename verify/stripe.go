@@ -64,7 +64,7 @@ func (v *Stripe) Verify(r *Request) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stripe: %w", err)
 	}
-	fields, err := objectFields(r.Body)
+	fields, err := objectMembers(r.Body, "id", "type", "created")
 	if err != nil {
 		return nil, fmt.Errorf("stripe: %w: %w", ErrMalformedBody, err)
 	}

@@ -112,7 +112,7 @@ func (v *Tencent) Verify(r *Request) ([]Event, error) {
 		return nil, fmt.Errorf("tencent: %w: RequestTime %d", ErrStale, ts)
 	}
 
-	fields, err := objectFields(r.Body)
+	fields, err := objectMembers(r.Body, "CallbackCommand", "EventTime")
 	if err != nil {
 		return nil, fmt.Errorf("tencent: %w: %w", ErrMalformedBody, err)
 	}

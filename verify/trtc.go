@@ -100,7 +100,7 @@ func (v *TRTC) Verify(r *Request) ([]Event, error) {
 		return nil, fmt.Errorf("tencent-trtc: %w", ErrSignatureMismatch)
 	}
 
-	fields, err := objectFields(r.Body)
+	fields, err := objectMembers(r.Body, "EventType", "CallbackTs")
 	if err != nil {
 		return nil, fmt.Errorf("tencent-trtc: %w: %w", ErrMalformedBody, err)
 	}
