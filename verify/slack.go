@@ -126,7 +126,7 @@ func (v *Slack) Verify(r *Request) ([]Event, error) {
 		ev.Key = idKey(label, ev.ID)
 	}
 	if raw := fields["event"]; !isNull(raw) {
-		inner, err := cutMembers(raw)
+		inner, err := objectMembers(raw, "type")
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w: event: %w", ErrMalformedBody, err)
 		}

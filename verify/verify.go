@@ -146,13 +146,16 @@ type Acknowledger interface {
 // two API keys) sending identical bytes to one route get distinct keys,
 // and no choice of key id and content can produce another pair's input.
 func BodyKey(keyID string, content []byte) string {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(keyID)))
+	var head [64]byte // the key id's length and, most often, the key id
+	binary.BigEndian.PutUint64(head[:8], uint64(len(keyID)))
 	h := sha256.New()
-	h.Write(n[:])
-	h.Write([]byte(keyID))
+	h.Write(append(head[:8], keyID...))
 	h.Write(content)
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	var key [len("sha256:") + 2*sha256.Size]byte
+	copy(key[:], "sha256:")
+	hex.Encode(key[len("sha256:"):], h.Sum(sum[:0]))
+	return string(key[:])
 }
 
 // idKey scopes a provider's event id to the key id that verified it:

@@ -127,7 +127,7 @@ func (v *Vonage) Verify(r *Request) ([]Event, error) {
 		return nil, fmt.Errorf("vonage: %w", ErrBodyMismatch)
 	}
 
-	fields, err := objectFields(r.Body)
+	fields, err := objectMembers(r.Body, "message_uuid", "uuid", "status", "message_type")
 	if err != nil {
 		return nil, fmt.Errorf("vonage: %w: %w", ErrMalformedBody, err)
 	}
@@ -170,7 +170,7 @@ func parseVonageToken(token string) (string, []byte, *vonageClaims, error) {
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("%w: header: %w", ErrMalformedSignature, err)
 	}
-	hm, err := objectFields(hb)
+	hm, err := objectMembers(hb, "alg", "crit")
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("%w: header: %w", ErrMalformedSignature, err)
 	}
@@ -188,7 +188,7 @@ func parseVonageToken(token string) (string, []byte, *vonageClaims, error) {
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("%w: claims: %w", ErrMalformedSignature, err)
 	}
-	pm, err := objectFields(pb)
+	pm, err := objectMembers(pb, "api_key", "payload_hash", "jti", "iss", "application_id", "iat", "exp", "nbf")
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("%w: claims: %w", ErrMalformedSignature, err)
 	}

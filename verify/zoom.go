@@ -91,7 +91,7 @@ func (v *Zoom) Verify(r *Request) ([]Event, error) {
 		return nil, fmt.Errorf("zoom: %w: %s %s", ErrStale, HeaderZoomTimestamp, tsRaw)
 	}
 
-	fields, err := objectFields(r.Body)
+	fields, err := objectMembers(r.Body, "event", "event_ts", "payload")
 	if err != nil {
 		return nil, fmt.Errorf("zoom: %w: %w", ErrMalformedBody, err)
 	}
@@ -120,7 +120,7 @@ func zoomPlainToken(fields map[string]json.RawMessage) (string, error) {
 	if isNull(raw) {
 		return "", fmt.Errorf("%s without payload", ZoomURLValidation)
 	}
-	payload, err := cutMembers(raw)
+	payload, err := objectMembers(raw, "plainToken")
 	if err != nil {
 		return "", fmt.Errorf("payload: %w", err)
 	}
