@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -34,6 +35,7 @@ var (
 	errUnexpectedSwitch     = errors.New("unexpected 101 Switching Protocols")
 	errInvalidStatus        = errors.New("answer status outside 200-599")
 	errUpstreamHeader       = errors.New("upstream response header larger than 1 MiB")
+	errCancelled            = errors.New("request cancelled")
 )
 
 // directClient is a synchronous HTTP/1.1 client for plain-http upstreams
@@ -128,8 +130,19 @@ func newDirectClient(cfg directConfig) *directClient {
 // already read and closed (http.NoBody); its StatusCode and Header are the
 // final answer's.
 func (c *directClient) do(addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
-	resp, answer, err := c.roundTrip(addr, deadline, out, body)
+	return c.doContext(context.Background(), addr, deadline, out, body)
+}
+
+// doContext is do, also ended by ctx: when ctx is done, the exchange in
+// progress fails at once and ctx's error is returned (a connection
+// interrupted so is closed, never pooled). A ctx that cannot be done
+// costs nothing.
+func (c *directClient) doContext(ctx context.Context, addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
+	resp, answer, err := c.roundTrip(ctx, addr, deadline, out, body)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		}
 		return nil, nil, fmt.Errorf("upstream %s: %w", addr, err)
 	}
 	return resp, answer, nil
@@ -152,8 +165,11 @@ func (c *directClient) closeIdle() {
 }
 
 // roundTrip is do without the address in its errors.
-func (c *directClient) roundTrip(addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
+func (c *directClient) roundTrip(ctx context.Context, addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
 	if err := checkOutgoing(out); err != nil {
+		return nil, nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
 	if expired(deadline) {
@@ -162,30 +178,53 @@ func (c *directClient) roundTrip(addr string, deadline time.Time, out *http.Requ
 	pc := c.takeIdle(addr)
 	if pc == nil {
 		var err error
-		if pc, err = c.dialConn(addr, deadline); err != nil {
+		if pc, err = c.dialConn(ctx, addr, deadline); err != nil {
 			return nil, nil, err
 		}
 	}
-	resp, answer, stale, err := c.exchange(pc, deadline, out, body)
-	if stale && !expired(deadline) {
-		if pc, err = c.dialConn(addr, deadline); err != nil {
+	resp, answer, stale, err := c.exchange(ctx, pc, deadline, out, body)
+	if stale && !expired(deadline) && ctx.Err() == nil {
+		if pc, err = c.dialConn(ctx, addr, deadline); err != nil {
 			return nil, nil, err
 		}
-		resp, answer, _, err = c.exchange(pc, deadline, out, body)
+		resp, answer, _, err = c.exchange(ctx, pc, deadline, out, body)
 	}
 	return resp, answer, err
+}
+
+// aLongTimeAgo is a deadline that has passed: set on a connection, it
+// makes its I/O in progress fail at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// watch makes ctx's end interrupt pc's exchange: pc.cancelled is set, then
+// its deadline moved to aLongTimeAgo (send checks the flag after setting
+// its own deadline, so a cancellation just before is not lost). The
+// returned stop must be called before pc is pooled; when it returns
+// false, the interruption ran or is running and pc must be closed.
+func (pc *directConn) watch(ctx context.Context) (stop func() bool) {
+	pc.cancelled.Store(false)
+	if ctx.Done() == nil {
+		return func() bool { return true }
+	}
+	return context.AfterFunc(ctx, func() {
+		pc.cancelled.Store(true)
+		pc.conn.SetDeadline(aLongTimeAgo)
+	})
 }
 
 // exchange sends out on pc and reads the answer, then pools pc or closes
 // it. stale reports a failure that an app closing the reused connection
 // explains: the write failed, or the answer failed before its first byte
 // with an error of a closed connection.
-func (c *directClient) exchange(pc *directConn, deadline time.Time, out *http.Request, body []byte) (resp *http.Response, answer []byte, stale bool, err error) {
+func (c *directClient) exchange(ctx context.Context, pc *directConn, deadline time.Time, out *http.Request, body []byte) (resp *http.Response, answer []byte, stale bool, err error) {
+	stop := pc.watch(ctx)
 	if err = pc.send(deadline, out, body); err != nil {
+		stop()
 		pc.close()
 		return nil, nil, pc.reused && pc.meter.werr != nil && !isTimeout(pc.meter.werr), err
 	}
 	if resp, err = pc.receive(out); err != nil {
+		stop()
 		pc.close()
 		return nil, nil, pc.reused && pc.meter.read == 0 && closedByPeer(err), err
 	}
@@ -196,11 +235,14 @@ func (c *directClient) exchange(pc *directConn, deadline time.Time, out *http.Re
 	resp.Body = &pc.body
 	answer, err = readAnswer(resp)
 	resp.Body, pc.body.r = http.NoBody, nil
+	// Ended just as the answer was read whole: the answer stands, the
+	// connection (its deadline moved, or about to be) is not pooled.
+	interrupted := !stop()
 	if err != nil {
 		pc.close()
 		return nil, nil, false, err
 	}
-	if resp.Close || out.Close || saysClose(out.Header) || pc.br.Buffered() > 0 {
+	if interrupted || resp.Close || out.Close || saysClose(out.Header) || pc.br.Buffered() > 0 {
 		pc.close()
 	} else {
 		c.put(pc)
@@ -274,11 +316,10 @@ func (c *directClient) put(pc *directConn) {
 }
 
 // dialConn dials a new connection to addr before deadline.
-func (c *directClient) dialConn(addr string, deadline time.Time) (*directConn, error) {
+func (c *directClient) dialConn(ctx context.Context, addr string, deadline time.Time) (*directConn, error) {
 	c.mu.Lock()
 	gen := c.gen // a closeIdle during the dial applies to this connection too
 	c.mu.Unlock()
-	ctx := context.Background()
 	if !deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
@@ -306,7 +347,8 @@ type directConn struct {
 	body      undrainedBody // the answer's body while it is read
 	gen       uint64        // the client's generation when dialed
 	idleSince time.Time
-	reused    bool // taken from the pool for the current request
+	reused    bool        // taken from the pool for the current request
+	cancelled atomic.Bool // set when the current request's context ended
 }
 
 // send writes out, with body, in one flush, after setting the deadline for
@@ -315,6 +357,9 @@ func (pc *directConn) send(deadline time.Time, out *http.Request, body []byte) e
 	pc.meter.read, pc.meter.werr = 0, nil
 	if err := pc.conn.SetDeadline(deadline); err != nil {
 		return err
+	}
+	if pc.cancelled.Load() {
+		return errCancelled
 	}
 	out.ContentLength = int64(len(body))
 	out.TransferEncoding, out.Trailer = nil, nil

@@ -114,15 +114,16 @@ func (h *Handler) send(ctx context.Context, r *Route, header http.Header, rawQue
 		ContentLength: int64(len(body)),
 		Host:          r.Upstream.Host,
 	}
-	if r.directAddr != "" && ctx.Done() == nil {
-		// Nothing can cancel ctx (a sync forward's is detached from the
-		// sender): the route's timeout, as the connection's deadline, is
-		// the only bound.
+	if r.directAddr != "" {
+		// The route's timeout (or ctx's deadline, if sooner) is the
+		// connection's deadline; a ctx that can end (a queue delivery's,
+		// at shutdown) interrupts the exchange. A sync forward's ctx is
+		// detached from the sender and never ends.
 		deadline := time.Now().Add(r.Timeout)
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		resp, answerBody, err := h.direct.do(r.directAddr, deadline, out, body)
+		resp, answerBody, err := h.direct.doContext(ctx, r.directAddr, deadline, out, body)
 		if err != nil {
 			return failedAnswer(err)
 		}
