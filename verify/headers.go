@@ -16,7 +16,7 @@ import (
 // singleHeader returns the value of header name. Several header lines with
 // different values are refused, since nothing says which one was meant.
 func singleHeader(h http.Header, name string) (string, error) {
-	vals := h.Values(name)
+	vals := headerValues(h, name)
 	if len(vals) == 0 {
 		return "", nil
 	}
@@ -27,6 +27,40 @@ func singleHeader(h http.Header, name string) (string, error) {
 		}
 	}
 	return v, nil
+}
+
+// headerValues is h.Values(name), without making a string of the
+// canonical form of a name given in another (webhook-id, X-GitHub-Event):
+// it is built in a stack buffer, and a map index by a converted byte slice
+// does not allocate.
+func headerValues(h http.Header, name string) []string {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return h.Values(name)
+	}
+	b := buf[:len(name)]
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !isHeaderNameByte(c) {
+			return h.Values(name) // textproto leaves such a name as it is
+		}
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[i] = c
+		upper = c == '-'
+	}
+	return h[string(b)]
+}
+
+// isHeaderNameByte reports whether c may be in a header name that
+// textproto canonicalizes: a token byte.
+func isHeaderNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // parseDigits parses a non-negative decimal integer made of ASCII digits only

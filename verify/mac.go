@@ -65,13 +65,26 @@ func decodeHex(s string, want int) ([]byte, bool) {
 // first secret of keys for which mac(secret) equals one of sigs. Each
 // comparison is in constant time.
 func matchLabel(keys Keyring, sigs [][]byte, mac func(key []byte) []byte) (label string, secret []byte, ok bool) {
+	if len(keys) == 1 { // the usual keyring: nothing to sort
+		for label := range keys {
+			return matchSecrets(label, keys[label], sigs, mac)
+		}
+	}
 	for _, label := range slices.Sorted(maps.Keys(keys)) {
-		for _, secret := range keys[label] {
-			m := mac(secret)
-			for _, sig := range sigs {
-				if hmac.Equal(m, sig) {
-					return label, secret, true
-				}
+		if label, secret, ok := matchSecrets(label, keys[label], sigs, mac); ok {
+			return label, secret, true
+		}
+	}
+	return "", nil, false
+}
+
+// matchSecrets is matchLabel for the secrets of one label.
+func matchSecrets(label string, secrets [][]byte, sigs [][]byte, mac func(key []byte) []byte) (string, []byte, bool) {
+	for _, secret := range secrets {
+		m := mac(secret)
+		for _, sig := range sigs {
+			if hmac.Equal(m, sig) {
+				return label, secret, true
 			}
 		}
 	}
