@@ -3,7 +3,6 @@ package verify
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -104,17 +103,16 @@ func (v *Daily) Verify(r *Request) ([]Event, error) {
 	// Daily's test POST at webhook creation must get 200 whatever it
 	// holds; a JSON body must still be unambiguous.
 	var id, typ string
-	if json.Valid(r.Body) {
-		if err := validJSON(r.Body); err != nil {
+	fields, err := optionalMembers(r.Body, "id", "type")
+	if err != nil {
+		return nil, fmt.Errorf("daily: %w: %w", ErrMalformedBody, err)
+	}
+	if fields != nil {
+		if id, err = fieldString(fields, "id"); err != nil {
 			return nil, fmt.Errorf("daily: %w: %w", ErrMalformedBody, err)
 		}
-		if fields, err := cutMembers(r.Body); err == nil {
-			if id, err = fieldString(fields, "id"); err != nil {
-				return nil, fmt.Errorf("daily: %w: %w", ErrMalformedBody, err)
-			}
-			if typ, err = fieldString(fields, "type"); err != nil {
-				return nil, fmt.Errorf("daily: %w: %w", ErrMalformedBody, err)
-			}
+		if typ, err = fieldString(fields, "type"); err != nil {
+			return nil, fmt.Errorf("daily: %w: %w", ErrMalformedBody, err)
 		}
 	}
 	ev := Event{Provider: ProviderDaily, ID: id, Key: idKey(label, id), Type: typ, Time: at, KeyID: label, Body: r.Body}

@@ -40,6 +40,22 @@ func objectFields(b []byte) (map[string]json.RawMessage, error) {
 	return cutMembers(b)
 }
 
+// optionalMembers is for a body that may be anything: when it is JSON, it
+// must be as unambiguous as any provider's (objectFields' rules, for any
+// JSON value), and when it is an object its named top-level members are
+// returned (as objectMembers). A body that is not JSON, or a JSON value
+// other than an object, gives no members and no error.
+func optionalMembers(b []byte, names ...string) (map[string]json.RawMessage, error) {
+	if !json.Valid(b) {
+		return nil, nil
+	}
+	m, err := objectMembers(b, names...)
+	if errors.Is(err, errNotObject) {
+		return nil, nil // valid and strict, but not an object
+	}
+	return m, err
+}
+
 // objectMembers validates b as objectFields does and returns only the
 // top-level members named (names distinct; compared after decoding
 // escapes, as objectFields does), keyed by the strings given: nothing is

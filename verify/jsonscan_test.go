@@ -380,3 +380,39 @@ func TestEveryProviderRefusesNestedDuplicates(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionalMembers(t *testing.T) {
+	cases := []struct {
+		in      string
+		typ     string
+		members bool
+		err     error
+	}{
+		{"not json at all", "", false, nil},
+		{"\xff\xfe binary", "", false, nil},
+		{`[1,2]`, "", false, nil},
+		{`"a string"`, "", false, nil},
+		{`{"type":"ping","id":"1"}`, "ping", true, nil},
+		{`{"\u0074ype":"escaped"}`, "escaped", true, nil},
+		{`{"id":"1"}`, "", true, nil},
+		{`{"type":"a","type":"b"}`, "", false, errDuplicateKey},
+		{`[{"a":1,"a":2}]`, "", false, errDuplicateKey},
+		{nest(MaxJSONDepth+1, `{}`), "", false, errTooDeep},
+	}
+	for _, tc := range cases {
+		m, err := optionalMembers([]byte(tc.in), "type")
+		if tc.err != nil {
+			if !errors.Is(err, tc.err) {
+				t.Errorf("%.40q: err %v, want %v", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || (m != nil) != tc.members {
+			t.Errorf("%.40q: members %v, err %v; want members %v", tc.in, m, err, tc.members)
+			continue
+		}
+		if typ, _ := fieldString(m, "type"); typ != tc.typ {
+			t.Errorf("%.40q: type %q, want %q", tc.in, typ, tc.typ)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -150,17 +149,11 @@ func (v *Standard) Verify(r *Request) ([]Event, error) {
 	// The body may be anything, but a JSON body must be as unambiguous as
 	// every other provider's: UTF-8, no duplicate member names at any
 	// depth, at most MaxJSONDepth levels.
-	var typ string
-	if json.Valid(r.Body) {
-		fields, err := objectMembers(r.Body, "type")
-		switch {
-		case errors.Is(err, errNotObject): // another JSON value, as strict
-		case err != nil:
-			return nil, fmt.Errorf("standard-webhooks: %w: %w", ErrMalformedBody, err)
-		default:
-			typ, _ = fieldString(fields, "type")
-		}
+	fields, err := optionalMembers(r.Body, "type")
+	if err != nil {
+		return nil, fmt.Errorf("standard-webhooks: %w: %w", ErrMalformedBody, err)
 	}
+	typ, _ := fieldString(fields, "type")
 	return []Event{{
 		Provider: ProviderStandardWebhooks,
 		ID:       id,
