@@ -88,7 +88,7 @@ func main() {
 	flag.StringVar(&o.nginx, "nginx", "/usr/sbin/nginx", "nginx binary")
 	flag.StringVar(&o.caddy, "caddy", "/usr/bin/caddy", "caddy binary")
 	flag.StringVar(&o.hgBin, "hookguard", "", "hookguard binary (default: go build ./cmd/hookguard)")
-	flag.StringVar(&o.bBin, "b", "", "also load a second hookguard binary, target \"hookguard-b\" (before/after comparisons); \"same\" reuses the first")
+	flag.StringVar(&o.bBin, "b", "", "also load a second hookguard binary, target \"hookguard-b\" (before/after comparisons; target hookguard-b-queue runs it with delivery: queue); \"same\" reuses the first")
 	flag.StringVar(&o.bLogLevel, "b-log-level", "", "--log-level of hookguard-b")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs and logs)")
 	flag.StringVar(&o.out, "out", "bench/out/latest.txt", "also write the report here (relative to the repository root; empty: no file)")
@@ -196,6 +196,13 @@ func run(ctx context.Context, o options) error {
 		case "hookguard-queue":
 			t.p, t.addr, t.admin, err = startHookguardQueue(dir, bin, "hookguard-queue", appAddr, o.logLevel, o.queueConcurrency,
 				"{initial_backoff: 100ms, max_backoff: 2s}")
+		case "hookguard-b-queue":
+			b := o.bBin
+			if b == "same" || b == "" {
+				b = bin
+			}
+			t.p, t.addr, t.admin, err = startHookguardQueue(dir, b, "hookguard-b-queue", appAddr, o.bLogLevel, o.queueConcurrency,
+				"{initial_backoff: 100ms, max_backoff: 2s}")
 		case "hookguard-b":
 			b := o.bBin
 			if b == "same" || b == "" {
@@ -203,7 +210,7 @@ func run(ctx context.Context, o options) error {
 			}
 			t.p, t.addr, _, err = startHookguard(dir, b, appAddr, o.bLogLevel, 4*o.maxRequests*o.rounds+100000)
 		default:
-			return fmt.Errorf("unknown target %q (want direct, nginx, caddy, hookguard, hookguard-queue, hookguard-b)", name)
+			return fmt.Errorf("unknown target %q (want direct, nginx, caddy, hookguard, hookguard-queue, hookguard-b, hookguard-b-queue)", name)
 		}
 		if t.p != nil {
 			procs = append(procs, t.p)

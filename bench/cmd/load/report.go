@@ -59,7 +59,7 @@ func printClosed(w io.Writer, o options, tgs []*target, results map[string][]clo
 		}
 		fmt.Fprintln(w, ")")
 	}
-	for _, name := range []string{"hookguard", "hookguard-b", "hookguard-queue"} {
+	for _, name := range []string{"hookguard", "hookguard-b", "hookguard-queue", "hookguard-b-queue"} {
 		if hg, ok := med[name]; ok {
 			printRatios(w, name, hg, med)
 		}
@@ -81,7 +81,7 @@ func printClosed(w io.Writer, o options, tgs []*target, results map[string][]clo
 func printRatios(w io.Writer, hgName string, hg closedResult, med map[string]closedResult) {
 	fmt.Fprintf(w, "ratios (%s / other): ", hgName)
 	var parts []string
-	for _, name := range []string{"caddy", "nginx", "direct", "hookguard"} {
+	for _, name := range []string{"caddy", "nginx", "direct", "hookguard", "hookguard-queue"} {
 		if r, ok := med[name]; ok && name != hgName {
 			parts = append(parts, fmt.Sprintf("throughput %.2f× %s (p99 %.2f×)", hg.st.rps()/r.st.rps(), name,
 				float64(hg.st.quantile(0.99))/float64(max(r.st.quantile(0.99), 1))))
