@@ -416,3 +416,46 @@ func TestOptionalMembers(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOptionalMembers checks optionalMembers: a body that is not JSON
+// gives nothing; JSON is refused exactly when the two-pass check refuses
+// it (itself checked against the json.Decoder reference by
+// FuzzObjectFields); an object gives the member cutMembers finds.
+func FuzzOptionalMembers(f *testing.F) {
+	for _, s := range []string{"", "text", `[1]`, `{"type":"a"}`, `{"type":1}`, `{"a":1,"a":2}`, `[{"b":1,"b":2}]`, "\xff", `{"t\u0079pe":"x"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := optionalMembers(b, "type")
+		if !json.Valid(b) {
+			if m != nil || err != nil {
+				t.Fatalf("not JSON, yet members %v, err %v", m, err)
+			}
+			return
+		}
+		if !utf8.Valid(b) { // json.Valid lets it pass inside strings; hookguard does not
+			if err == nil {
+				t.Fatal("invalid UTF-8 accepted")
+			}
+			return
+		}
+		// The two-pass check (json.Valid, then checkJSON) is the reference
+		// for strictness; cutMembers for the member.
+		if rerr := validJSON(b); (err == nil) != (rerr == nil) {
+			t.Fatalf("err %v, two-pass check %v", err, rerr)
+		}
+		if err != nil {
+			return
+		}
+		want, werr := cutMembers(b)
+		if werr != nil { // valid and strict, but not an object
+			if m != nil {
+				t.Fatalf("members %v for a JSON value that is not an object", m)
+			}
+			return
+		}
+		if !bytes.Equal(m["type"], want["type"]) {
+			t.Fatalf("type %q, cutMembers %q", m["type"], want["type"])
+		}
+	})
+}
