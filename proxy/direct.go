@@ -22,6 +22,9 @@ const (
 	directMaxInformational   = 8       // 1xx answers skipped before the final one
 	directDefaultMaxIdle     = 64
 	directDefaultIdleTimeout = 90 * time.Second
+	// directPeekAfter is how long a connection sits idle before it is
+	// checked (idleUnusable) ahead of its next request.
+	directPeekAfter = time.Second
 	// maxUpstreamHeader bounds the bytes read from the connection until
 	// the header of the final answer is read, 1xx answers included.
 	maxUpstreamHeader = 1 << 20
@@ -36,6 +39,7 @@ var (
 	errInvalidStatus        = errors.New("answer status outside 200-599")
 	errUpstreamHeader       = errors.New("upstream response header larger than 1 MiB")
 	errCancelled            = errors.New("request cancelled")
+	errIdleUnusable         = errors.New("idle connection closed by the app, or holding bytes nobody asked for")
 )
 
 // directClient is a synchronous HTTP/1.1 client for plain-http upstreams
@@ -48,22 +52,27 @@ var (
 // http.Transport.
 //
 // Its rules:
+//
 //   - The request is written by Request.Write, always with a Content-Length
 //     (never chunked, no trailers), in one flush. A method or header name
 //     that is not a token and a header value with a control character
 //     other than HTAB are refused before anything is sent, as
 //     http.Transport refuses them.
+//
 //   - One deadline covers the dial, the write and the read. A timeout is an
 //     error whose net.Error Timeout() is true.
+//
 //   - 1xx answers are skipped, at most 8; a 101 is an error (no upgrade is
 //     ever asked for), and so is a final status outside 200-599. The
 //     header, 1xx answers included, is read within maxUpstreamHeader bytes
 //     and the body by readAnswer, within maxUpstreamResponse; the rest of a
 //     body too large is not read, the connection is closed.
+//
 //   - A connection goes back to the pool (per address, most recently used
 //     first, at most MaxIdle) only after an answer read whole, when neither
 //     side asked to close and nothing follows the answer in the buffer. An
 //     idle connection older than IdleTimeout is closed, not reused.
+//
 //   - An app may close an idle connection just as it is reused; http.Transport
 //     sees that with its background read, this client cannot. So a request
 //     on a reused connection whose write fails, or whose answer fails with
@@ -74,9 +83,12 @@ var (
 //     at-least-once anyway: the alternative, a 502, makes the sender retry
 //     the same event, and the app may have received it either way.
 //
-// What it cannot see: bytes an app sends on a connection while it is idle
-// (an unsolicited 408, say) are read as the answer to the next request sent
-// on it.
+//   - A connection idle for directPeekAfter or longer is peeked at before
+//     it carries a request (idleUnusable, one non-blocking recv): closed,
+//     reset, or holding bytes nobody asked for (an unsolicited 408) and it
+//     is replaced by a new one, before anything is written. Connections
+//     reused sooner, as under load, are not peeked at: a close that races
+//     with the request is found by the retry above.
 //
 // It is safe for concurrent use; a connection is used by one goroutine at a
 // time.
@@ -221,7 +233,8 @@ func (c *directClient) exchange(ctx context.Context, pc *directConn, deadline ti
 	if err = pc.send(deadline, out, body); err != nil {
 		stop()
 		pc.close()
-		return nil, nil, pc.reused && pc.meter.werr != nil && !isTimeout(pc.meter.werr), err
+		stale := pc.reused && (errors.Is(err, errIdleUnusable) || pc.meter.werr != nil && !isTimeout(pc.meter.werr))
+		return nil, nil, stale, err
 	}
 	if resp, err = pc.receive(out); err != nil {
 		stop()
@@ -262,11 +275,11 @@ func (c *directClient) takeIdle(addr string) *directConn {
 		return nil
 	}
 	top := list[len(list)-1]
-	if now.Sub(top.idleSince) <= c.idleTimeout {
+	if idle := now.Sub(top.idleSince); idle <= c.idleTimeout {
 		list[len(list)-1] = nil
 		c.idle[addr] = list[:len(list)-1]
 		c.mu.Unlock()
-		top.reused = true
+		top.reused, top.idleFor = true, idle
 		return top
 	}
 	delete(c.idle, addr) // list is no longer shared: closed below, unlocked
@@ -280,11 +293,10 @@ func (c *directClient) takeIdle(addr string) *directConn {
 // put pools pc, now idle, unless closeIdle was called since it was dialed.
 // The oldest idle connections to its address are closed if they have been
 // idle too long or are one too many.
+//
+// Its deadline is left as it is: every exchange sets its own before any
+// I/O, and nothing reads or writes an idle connection.
 func (c *directClient) put(pc *directConn) {
-	if pc.conn.SetDeadline(time.Time{}) != nil {
-		pc.close()
-		return
-	}
 	now := c.now()
 	pc.idleSince = now
 	c.mu.Lock()
@@ -347,8 +359,9 @@ type directConn struct {
 	body      undrainedBody // the answer's body while it is read
 	gen       uint64        // the client's generation when dialed
 	idleSince time.Time
-	reused    bool        // taken from the pool for the current request
-	cancelled atomic.Bool // set when the current request's context ended
+	reused    bool          // taken from the pool for the current request
+	idleFor   time.Duration // how long it was idle before, when reused
+	cancelled atomic.Bool   // set when the current request's context ended
 }
 
 // send writes out, with body, in one flush, after setting the deadline for
@@ -360,6 +373,9 @@ func (pc *directConn) send(deadline time.Time, out *http.Request, body []byte) e
 	}
 	if pc.cancelled.Load() {
 		return errCancelled
+	}
+	if pc.reused && pc.idleFor >= directPeekAfter && idleUnusable(pc.conn) {
+		return errIdleUnusable
 	}
 	out.ContentLength = int64(len(body))
 	out.TransferEncoding, out.Trailer = nil, nil
