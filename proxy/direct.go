@@ -9,10 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -53,8 +51,9 @@ var (
 //
 // Its rules:
 //
-//   - The request is written by Request.Write, always with a Content-Length
-//     (never chunked, no trailers), in one flush. A method or header name
+//   - The request is written by writeRequest as Request.Write would write
+//     it, always with a Content-Length (never chunked, no trailers), in one
+//     flush. A method or header name
 //     that is not a token and a header value with a control character
 //     other than HTAB are refused before anything is sent, as
 //     http.Transport refuses them.
@@ -160,22 +159,6 @@ func (c *directClient) doContext(ctx context.Context, addr string, deadline time
 	return resp, answer, nil
 }
 
-// closeIdle closes the idle connections. Connections in use at the time
-// are closed when their request is done, not pooled; later requests pool
-// as before.
-func (c *directClient) closeIdle() {
-	c.mu.Lock()
-	idle := c.idle
-	c.idle = make(map[string][]*directConn)
-	c.gen++
-	c.mu.Unlock()
-	for _, list := range idle {
-		for _, pc := range list {
-			pc.close()
-		}
-	}
-}
-
 // roundTrip is do without the address in its errors.
 func (c *directClient) roundTrip(ctx context.Context, addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
 	if err := checkOutgoing(out); err != nil {
@@ -261,92 +244,6 @@ func (c *directClient) exchange(ctx context.Context, pc *directConn, deadline ti
 		c.put(pc)
 	}
 	return resp, answer, false, nil
-}
-
-// takeIdle returns the most recently used idle connection to addr, or nil.
-// When that one has been idle too long, so have all the older ones: they
-// are all closed.
-func (c *directClient) takeIdle(addr string) *directConn {
-	now := c.now()
-	c.mu.Lock()
-	list := c.idle[addr]
-	if len(list) == 0 {
-		c.mu.Unlock()
-		return nil
-	}
-	top := list[len(list)-1]
-	if idle := now.Sub(top.idleSince); idle <= c.idleTimeout {
-		list[len(list)-1] = nil
-		c.idle[addr] = list[:len(list)-1]
-		c.mu.Unlock()
-		top.reused, top.idleFor = true, idle
-		return top
-	}
-	delete(c.idle, addr) // list is no longer shared: closed below, unlocked
-	c.mu.Unlock()
-	for _, pc := range list {
-		pc.close()
-	}
-	return nil
-}
-
-// put pools pc, now idle, unless closeIdle was called since it was dialed.
-// The oldest idle connections to its address are closed if they have been
-// idle too long or are one too many.
-//
-// Its deadline is left as it is: every exchange sets its own before any
-// I/O, and nothing reads or writes an idle connection.
-func (c *directClient) put(pc *directConn) {
-	now := c.now()
-	pc.idleSince = now
-	c.mu.Lock()
-	if pc.gen != c.gen {
-		c.mu.Unlock()
-		pc.close()
-		return
-	}
-	list := c.idle[pc.addr]
-	drop := 0
-	for drop < len(list) && now.Sub(list[drop].idleSince) > c.idleTimeout {
-		drop++
-	}
-	if over := len(list) - drop + 1 - c.maxIdle; over > 0 {
-		drop += over
-	}
-	var dropped []*directConn
-	if drop > 0 {
-		dropped = append(dropped, list[:drop]...) // rare: copied to close them unlocked
-		n := copy(list, list[drop:])
-		clear(list[n:])
-		list = list[:n]
-	}
-	c.idle[pc.addr] = append(list, pc)
-	c.mu.Unlock()
-	for _, old := range dropped {
-		old.close()
-	}
-}
-
-// dialConn dials a new connection to addr before deadline.
-func (c *directClient) dialConn(ctx context.Context, addr string, deadline time.Time) (*directConn, error) {
-	c.mu.Lock()
-	gen := c.gen // a closeIdle during the dial applies to this connection too
-	c.mu.Unlock()
-	if !deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
-	}
-	conn, err := c.dial(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	pc := &directConn{conn: conn, addr: addr, gen: gen}
-	pc.meter.conn = conn
-	pc.meter.limit = -1
-	pc.br = bufio.NewReaderSize(&pc.meter, directBufferSize)
-	pc.bw = bufio.NewWriterSize(&pc.meter, directBufferSize)
-	return pc, nil
 }
 
 // directConn is one connection of a directClient, with its buffers.
@@ -459,80 +356,3 @@ func (b *undrainedBody) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // Close does nothing: what is left of the body stays unread.
 func (b *undrainedBody) Close() error { return nil }
-
-// checkOutgoing refuses what http.Transport refuses and Request.Write
-// would send as is or drop silently: a method or a header name that is not
-// an RFC 7230 token, a header value with a control character other than
-// HTAB. Values are not quoted in the error: they may be secrets.
-func checkOutgoing(out *http.Request) error {
-	if out.Method != "" && !isToken(out.Method) {
-		return fmt.Errorf("%w %q", errInvalidMethod, out.Method)
-	}
-	for name, values := range out.Header {
-		if !isToken(name) {
-			return fmt.Errorf("%w %q", errInvalidHeaderName, name)
-		}
-		for _, v := range values {
-			if !validFieldValue(v) {
-				return fmt.Errorf("%w for %s", errInvalidHeaderValue, name)
-			}
-		}
-	}
-	return nil
-}
-
-// isToken reports whether s is an RFC 7230 token: one or more of the
-// letters, digits and !#$%&'*+-.^_`|~.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// validFieldValue reports whether v holds no control character (below
-// 0x20, or DEL) other than HTAB, as httpguts.ValidHeaderFieldValue.
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// saysClose reports whether a Connection header in h holds "close".
-func saysClose(h http.Header) bool {
-	for _, f := range h["Connection"] {
-		for name := range strings.SplitSeq(f, ",") {
-			if strings.EqualFold(strings.TrimSpace(name), "close") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// closedByPeer reports whether err is what reading from or writing to a
-// connection the peer has closed gives.
-func closedByPeer(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// isTimeout reports whether err is a timeout, as upstreamError sees one.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// expired reports whether deadline, if any, has passed.
-func expired(deadline time.Time) bool {
-	return !deadline.IsZero() && !time.Now().Before(deadline)
-}
