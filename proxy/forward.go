@@ -84,10 +84,11 @@ func (h *Handler) forward(ctx context.Context, in *http.Request, r *Route, ev *v
 
 // send posts body with header (normalized; send owns it from now on) and
 // the sender's rawQuery to r's upstream within r's timeout (and ctx), and
-// returns the app's whole answer. It goes straight to the Transport: the
-// answer is read whole before anything is sent back, so a reset
-// mid-answer is an upstream error and never half a 2xx, and a reverse
-// proxy's streaming would go unused.
+// returns the app's whole answer: through the direct client when the route
+// has a directAddr (a plain-http upstream, no proxy), else straight to the
+// Transport. The answer is read whole before anything is sent back, so a
+// reset mid-answer is an upstream error and never half a 2xx, and a
+// reverse proxy's streaming would go unused.
 //
 // The body goes out with Content-Length, never chunked (several app
 // servers answer 411 to chunked requests), and without trailers.
