@@ -211,9 +211,14 @@ func scanObject(b []byte, names []string, spans []jsonSpan) error {
 
 // fingerprint is name's length and first eight bytes in one word.
 func fingerprint(name []byte) uint64 {
-	var w [8]byte
-	copy(w[:], name)
-	return binary.LittleEndian.Uint64(w[:]) ^ uint64(len(name))<<56
+	if len(name) >= 8 {
+		return binary.LittleEndian.Uint64(name) ^ uint64(len(name))<<56
+	}
+	var w uint64
+	for i, c := range name {
+		w |= uint64(c) << (8 * i)
+	}
+	return w ^ uint64(len(name))<<56
 }
 
 var errJSONEnd = errors.New("unexpected end of JSON input")
