@@ -134,20 +134,16 @@ func newDirectClient(cfg directConfig) *directClient {
 	return c
 }
 
-// do sends out with body to addr ("host:port") and returns the app's whole
-// answer, all before deadline (the zero time: none). The caller sets out's
-// Method, URL, Host and Header; do sets its Body and ContentLength from
-// body, and clears TransferEncoding and Trailer. The Response's Body is
-// already read and closed (http.NoBody); its StatusCode and Header are the
-// final answer's.
-func (c *directClient) do(addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
-	return c.doContext(context.Background(), addr, deadline, out, body)
-}
-
-// doContext is do, also ended by ctx: when ctx is done, the exchange in
-// progress fails at once and ctx's error is returned (a connection
-// interrupted so is closed, never pooled). A ctx that cannot be done
-// costs nothing.
+// doContext sends out with body to addr ("host:port") and returns the
+// app's whole answer, all before deadline (the zero time: none). The
+// caller sets out's Method, URL, Host and Header; doContext sets its
+// ContentLength from body, and clears TransferEncoding and Trailer. The
+// Response's Body is already read and closed (http.NoBody); its StatusCode
+// and Header are the final answer's.
+//
+// When ctx is done, the exchange in progress fails at once and ctx's error
+// is returned (a connection interrupted so is closed, never pooled). A ctx
+// that cannot be done costs nothing.
 func (c *directClient) doContext(ctx context.Context, addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
 	resp, answer, err := c.roundTrip(ctx, addr, deadline, out, body)
 	if err != nil {
@@ -159,7 +155,7 @@ func (c *directClient) doContext(ctx context.Context, addr string, deadline time
 	return resp, answer, nil
 }
 
-// roundTrip is do without the address in its errors.
+// roundTrip is doContext without the address in its errors.
 func (c *directClient) roundTrip(ctx context.Context, addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
 	if err := checkOutgoing(out); err != nil {
 		return nil, nil, err

@@ -22,6 +22,11 @@ import (
 	"time"
 )
 
+// do is doContext with a context that never ends, as a sync forward's.
+func (c *directClient) do(addr string, deadline time.Time, out *http.Request, body []byte) (*http.Response, []byte, error) {
+	return c.doContext(context.Background(), addr, deadline, out, body)
+}
+
 // directDialer dials TCP and counts the dials: a retry or a connection
 // not reused shows as one more.
 type directDialer struct {

@@ -185,11 +185,8 @@ func readAnswer(resp *http.Response) ([]byte, error) {
 	if resp.ContentLength >= 0 {
 		// The Transport's body reader stops at Content-Length and reports
 		// a shorter body as io.ErrUnexpectedEOF.
-		buf := make([]byte, resp.ContentLength)
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
+		buf, err := readExactly(resp.Body, resp.ContentLength)
+		if err != nil {
 			return nil, fmt.Errorf("reading upstream response: %w", err)
 		}
 		return buf, nil

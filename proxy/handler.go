@@ -282,14 +282,20 @@ func readBody(w http.ResponseWriter, req *http.Request, max int64) ([]byte, erro
 	if n < 0 || n > max {
 		return io.ReadAll(http.MaxBytesReader(w, req.Body, max))
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(req.Body, body); err != nil {
+	return readExactly(req.Body, n)
+}
+
+// readExactly reads the n bytes a body announced into one buffer; a
+// shorter body is io.ErrUnexpectedEOF, also when it is empty.
+func readExactly(r io.Reader, n int64) ([]byte, error) {
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
 		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF // shorter than its Content-Length
+			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
-	return body, nil
+	return buf, nil
 }
 
 // requestURL is the URL the sender called, for verifiers that sign it
