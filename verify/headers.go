@@ -29,6 +29,29 @@ func singleHeader(h http.Header, name string) (string, error) {
 	return v, nil
 }
 
+// bearerToken is the token of the one Authorization header, with or
+// without a "Bearer " scheme, at most max bytes as sent: ErrMissingSignature
+// when there is none, ErrMalformedSignature when it is longer.
+func bearerToken(h http.Header, max int) (string, error) {
+	raw, err := singleHeader(h, "Authorization")
+	if err != nil {
+		return "", err
+	}
+	if len(raw) > max {
+		return "", fmt.Errorf("%w: Authorization header longer than %d bytes", ErrMalformedSignature, max)
+	}
+	token := raw
+	if len(token) >= 7 && strings.EqualFold(token[:7], "Bearer ") {
+		token = strings.TrimSpace(token[7:])
+	} else if strings.EqualFold(token, "Bearer") {
+		token = ""
+	}
+	if token == "" {
+		return "", fmt.Errorf("%w: no Authorization header", ErrMissingSignature)
+	}
+	return token, nil
+}
+
 // headerValues is h.Values(name), without making a string of the
 // canonical form of a name given in another (webhook-id, X-GitHub-Event):
 // it is built in a stack buffer, and a map index by a converted byte slice

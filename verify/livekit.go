@@ -229,21 +229,9 @@ const liveKitTokenBuf = 1536
 
 // Verify implements Verifier.
 func (v *LiveKit) Verify(r *Request) ([]Event, error) {
-	raw, err := singleHeader(r.Header, "Authorization")
+	token, err := bearerToken(r.Header, MaxLiveKitTokenSize)
 	if err != nil {
 		return nil, fmt.Errorf("livekit: %w", err)
-	}
-	if len(raw) > MaxLiveKitTokenSize {
-		return nil, fmt.Errorf("livekit: %w: Authorization header longer than %d bytes", ErrMalformedSignature, MaxLiveKitTokenSize)
-	}
-	token := raw
-	if len(token) >= 7 && strings.EqualFold(token[:7], "Bearer ") {
-		token = strings.TrimSpace(token[7:])
-	} else if strings.EqualFold(token, "Bearer") {
-		token = ""
-	}
-	if token == "" {
-		return nil, fmt.Errorf("livekit: %w: no Authorization header", ErrMissingSignature)
 	}
 
 	var buf [liveKitTokenBuf]byte

@@ -75,21 +75,9 @@ type vonageClaims struct {
 
 // Verify implements Verifier.
 func (v *Vonage) Verify(r *Request) ([]Event, error) {
-	raw, err := singleHeader(r.Header, "Authorization")
+	token, err := bearerToken(r.Header, MaxVonageTokenSize)
 	if err != nil {
 		return nil, fmt.Errorf("vonage: %w", err)
-	}
-	if len(raw) > MaxVonageTokenSize {
-		return nil, fmt.Errorf("vonage: %w: Authorization header longer than %d bytes", ErrMalformedSignature, MaxVonageTokenSize)
-	}
-	token := raw
-	if len(token) >= 7 && strings.EqualFold(token[:7], "Bearer ") {
-		token = strings.TrimSpace(token[7:])
-	} else if strings.EqualFold(token, "Bearer") {
-		token = ""
-	}
-	if token == "" {
-		return nil, fmt.Errorf("vonage: %w: no Authorization header", ErrMissingSignature)
 	}
 	signed, sig, c, err := parseVonageToken(token)
 	if err != nil {
